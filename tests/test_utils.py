@@ -1,0 +1,103 @@
+"""Tests of lmcourse.utils."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from lmcourse.data import train_val_split
+from lmcourse.utils import (
+    SourceCode,
+    count_params,
+    environment_report,
+    get_device,
+    seed_everything,
+    show_source,
+)
+
+
+def test_seed_everything_returns_a_seeded_generator():
+    a = torch.rand(5, generator=seed_everything(123))
+    b = torch.rand(5, generator=seed_everything(123))
+    c = torch.rand(5, generator=seed_everything(124))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_seed_everything_seeds_the_global_generators():
+    seed_everything(7)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_everything(7)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "1", True, None])
+def test_seed_everything_rejects_non_integers(bad):
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(bad)
+
+
+def test_get_device_defaults_to_an_available_device():
+    device = get_device()
+    assert isinstance(device, torch.device)
+    torch.zeros(1, device=device)  # usable
+    if not torch.cuda.is_available():
+        assert device.type in ("mps", "cpu")
+
+
+def test_get_device_honours_cpu_and_rejects_missing_or_unknown():
+    assert get_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="Unknown device 'gpu'"):
+        get_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' was asked for but is not available"):
+            get_device("cuda")
+
+
+def test_get_device_prints_nothing(capsys):
+    get_device()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_show_source_gives_the_real_code():
+    source = show_source(train_val_split)
+    assert isinstance(source, SourceCode)
+    assert repr(source).startswith("def train_val_split(")
+    assert "return data[:n], data[n:]" in repr(source)
+    assert "<span" in source._repr_html_()
+
+
+def test_show_source_of_a_method_is_dedented():
+    source = repr(show_source(SourceCode.__repr__))
+    assert source.startswith("def __repr__(self)")
+
+
+def test_show_source_refuses_builtins():
+    with pytest.raises(ValueError, match="No Python source"):
+        show_source(len)
+
+
+def test_count_params_hand_example():
+    assert count_params(torch.nn.Linear(3, 2)) == 3 * 2 + 2
+
+
+def test_count_params_counts_tied_weights_once_and_trainable_only():
+    embedding = torch.nn.Embedding(10, 4)  # 40
+    head = torch.nn.Linear(4, 10, bias=False)
+    head.weight = embedding.weight  # tied, as in GPT
+    model = torch.nn.ModuleDict({"wte": embedding, "head": head, "ln": torch.nn.LayerNorm(4)})
+    assert count_params(model) == 40 + 8
+    model["ln"].requires_grad_(False)
+    assert count_params(model, trainable_only=True) == 40
+
+
+def test_count_params_rejects_non_modules():
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        count_params([torch.zeros(3)])
+
+
+def test_environment_report_names_the_corpus():
+    report = environment_report()
+    assert report["torch"] == torch.__version__.split("+")[0] or report["torch"] == torch.__version__
+    assert report["corpus"].startswith("38 plays in ") and report["corpus"].endswith("plays")
+    assert report["device"] in ("cpu", "cuda", "mps")
