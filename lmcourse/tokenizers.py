@@ -72,7 +72,9 @@ def _to_id_list(ids: Iterable[int], vocab_size: int) -> list[int]:
     if getattr(ids, "ndim", 1) != 1:
         raise ValueError(f"decode expects a 1-D sequence of ids, got shape {tuple(ids.shape)}.")
     ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
-    out = []
+    if all(type(i) is int and 0 <= i < vocab_size for i in ids):
+        return ids  # the common case, checked in one pass
+    out = []  # otherwise convert one by one (numpy ints in a list) and name the first bad id
     for pos, i in enumerate(ids):
         try:
             i = operator.index(i)  # accepts int, numpy and torch integers; refuses 1.0 and "1"

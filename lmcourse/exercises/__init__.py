@@ -1,0 +1,39 @@
+"""Checked exercises for the course's notebooks.
+
+A notebook asks for a function, the learner writes it, and ``check`` says what is right::
+
+    from lmcourse.exercises import check, describe
+
+    describe("01.vocabulary")           # the task and one example
+    check("01.vocabulary", vocabulary)  # ✓ 01.vocabulary: all 6 cases pass.
+
+See ``lmcourse.exercises.core`` for how feedback is shown and what it never reveals.
+"""
+
+from lmcourse.exercises import text_as_data  # registers the exercises of notebook 01
+from lmcourse.exercises.core import (
+    CheckResult,
+    Exercise,
+    Text,
+    check,
+    describe,
+    describe_difference,
+    get,
+    names,
+    register,
+    show_solution,
+)
+
+__all__ = [
+    "CheckResult",
+    "Exercise",
+    "Text",
+    "check",
+    "describe",
+    "describe_difference",
+    "get",
+    "names",
+    "register",
+    "show_solution",
+    "text_as_data",
+]

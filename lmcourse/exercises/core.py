@@ -1,0 +1,473 @@
+"""Checked exercises: run a learner's function on reference cases and say what differs.
+
+A notebook cell asks the learner to write a function, then checks it::
+
+    from lmcourse.exercises import check, describe
+
+    describe("01.vocabulary")          # the task and one example call
+
+    def vocabulary(text):
+        return sorted(set(text))
+
+    check("01.vocabulary", vocabulary)  # ✓ 01.vocabulary: all 6 cases pass.
+
+How the feedback is shown: ``check`` prints nothing and returns a ``CheckResult`` whose
+``repr`` is the feedback, so a notebook shows it exactly once when ``check(...)`` is the last
+line of a cell (elsewhere, write ``print(check(...))``). ``bool(result)`` is ``result.passed``,
+so ``assert check(...)`` works in scripts and tests.
+
+Promises to the learner:
+
+- ``check`` never raises because of the learner's function: an exception, a wrong number of
+  parameters, an untouched stub (``...`` or ``raise NotImplementedError``) or a missing
+  ``return`` each become one line of feedback. (A misspelt exercise name is the notebook
+  author's mistake and raises ``ValueError`` listing the known names.)
+- The feedback shows inputs and expected outputs, never the reference solution's code.
+  ``show_solution(name)`` prints that code, but only when someone asks for it explicitly.
+- Every call gets a fresh deep copy of its arguments, so a function that changes its input
+  cannot change the cases that follow.
+"""
+
+import copy
+import difflib
+import functools
+import inspect
+import itertools
+import math
+import numbers
+import operator
+import re
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: At most this many failing cases are described; the rest are counted.
+MAX_REPORTED = 3
+#: Inputs and values in messages are shortened (with "…") to about this many characters.
+REPR_WIDTH = 60
+
+_NOT_IMPLEMENTED = (
+    "not implemented yet: replace the `...`/`raise NotImplementedError` with your code"
+)
+_NO_RESULT = "(is a `return` missing?)"
+_NAME_PATTERN = re.compile(r"^\d\d\.[A-Za-z_]\w*$")  # 01.vocabulary
+
+
+class Text(str):
+    """A string that a notebook shows as plain text: real line breaks and no quotes."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One checked exercise: a task, a reference solution and the cases it is checked on.
+
+    Args:
+        name: ``"NN.function"``, the notebook number and the function the learner writes,
+            e.g. ``"01.vocabulary"``.
+        prompt: the task in one paragraph, shown by ``describe(name)``.
+        solution: the reference function; its outputs are the expected outputs.
+        cases: the argument tuples to call both functions with, or a function returning
+            them (for example cases generated from a seeded ``random.Random``).
+        noun: what the items of the output are called in feedback: "expected 3 tokens, got 4".
+        compare: ``compare(expected, got)`` returns ``None`` when ``got`` is right, otherwise a
+            message; the default is ``describe_difference`` with ``noun``.
+        signature: how the call is shown, e.g. ``"split(data, val_fraction)"``; by default
+            the reference solution's name and signature.
+    """
+
+    name: str
+    prompt: str
+    solution: Callable[..., Any]
+    cases: tuple[tuple[Any, ...], ...] | Callable[[], Iterable[tuple[Any, ...]]]
+    noun: str = "items"
+    compare: Callable[[Any, Any], str | None] | None = None
+    signature: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME_PATTERN.match(self.name):
+            raise ValueError(f"Exercise name must look like '01.vocabulary', got {self.name!r}.")
+        if not callable(self.solution):
+            raise ValueError(f"Exercise solution must be callable, got {self.solution!r}.")
+        if not self.noun:
+            raise ValueError(f"Exercise noun must be a non-empty word, got {self.noun!r}.")
+
+    def case_list(self) -> list[tuple[Any, ...]]:
+        """The cases as a list of argument tuples (calling ``cases`` when it is a function)."""
+        cases = self.cases() if callable(self.cases) else self.cases
+        cases = [tuple(args) for args in cases]
+        if not cases:
+            raise ValueError(f"Exercise {self.name!r} has no cases.")
+        return cases
+
+    def call_signature(self) -> str:
+        """The call the learner's function must take: ``vocabulary(text: str) -> list[str]``."""
+        if self.signature is not None:
+            return self.signature
+        try:
+            parameters = inspect.signature(self.solution, eval_str=True)
+        except (TypeError, ValueError, NameError):
+            return f"{self.solution.__name__}(...)"
+        return f"{self.solution.__name__}{parameters}"
+
+
+@dataclass(frozen=True, repr=False)
+class CheckResult:
+    """What ``check`` found: its ``repr`` is the feedback and ``bool(result)`` is ``passed``.
+
+    Args:
+        name: the exercise's name.
+        passed: whether every case passed.
+        messages: the feedback, one line each; the first line is the verdict.
+    """
+
+    name: str
+    passed: bool
+    messages: list[str]
+
+    def __repr__(self) -> str:
+        return "\n".join(self.messages)
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+# --------------------------------------------------------------------------- registry
+
+_EXERCISES: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    """Add ``exercise`` to the registry (re-importing its module replaces it) and return it."""
+    old = _EXERCISES.get(exercise.name)
+    if old is not None and old.solution.__module__ != exercise.solution.__module__:
+        raise ValueError(
+            f"Exercise {exercise.name!r} is already registered by {old.solution.__module__}."
+        )
+    _EXERCISES[exercise.name] = exercise
+    return exercise
+
+
+def names() -> list[str]:
+    """The names of all registered exercises, sorted."""
+    return sorted(_EXERCISES)
+
+
+def get(name: str) -> Exercise:
+    """The registered exercise called ``name``; an unknown name raises ``ValueError``.
+
+    The error lists the known exercises of the same notebook (``01.`` for ``01.vocab``), or all
+    of them when that notebook has none, and suggests the closest name.
+    """
+    if name in _EXERCISES:
+        return _EXERCISES[name]
+    prefix = str(name).split(".")[0] + "."
+    known = [known for known in names() if known.startswith(prefix)] or names()
+    close = difflib.get_close_matches(str(name), names(), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"No exercise named {name!r}.{hint} Known exercises: {', '.join(known)}.")
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check(name: str, fn: Callable[..., Any]) -> CheckResult:
+    """Run ``fn`` on the cases of exercise ``name`` and compare with the reference solution.
+
+    Prints nothing: the returned ``CheckResult`` shows the feedback when it is the last
+    expression of a notebook cell. At most ``MAX_REPORTED`` failing cases are described.
+
+    Example::
+
+        >>> check("01.vocabulary", lambda text: sorted(set(text)))
+        ✓ 01.vocabulary: all 6 cases pass.
+    """
+    exercise = get(name)
+    if not callable(fn):
+        call = exercise.solution.__name__
+        message = f"expected your function, got {_a(fn)}. Pass the function itself, without "
+        return _failed(name, message + f"calling it: check({name!r}, {call})")
+    cases = exercise.case_list()
+    problem = _signature_problem(exercise, fn, cases[0])
+    if problem is not None:
+        return _failed(name, problem)
+    failures = []
+    for args in cases:
+        message = _run_case(exercise, fn, args)
+        if message == _NOT_IMPLEMENTED:
+            return _failed(name, _NOT_IMPLEMENTED)
+        if message is not None:
+            failures.append(f"  ✗ for {_describe_input(args)}: {message}")
+    return _summarise(name, failures, len(cases))
+
+
+def _summarise(name: str, failures: list[str], n_cases: int) -> CheckResult:
+    """The verdict line, the first ``MAX_REPORTED`` failures and how many more there are."""
+    if not failures:
+        verdict = f"all {n_cases} cases pass" if n_cases > 1 else "the 1 case passes"
+        return CheckResult(name, True, [f"✓ {name}: {verdict}."])
+    if len(failures) == n_cases and all(line.endswith(_NO_RESULT) for line in failures):
+        return _failed(name, _NOT_IMPLEMENTED)  # the body is still `...`
+    verb = "fail" if len(failures) > 1 else "fails"
+    lines = [f"✗ {name}: {len(failures)} of {n_cases} cases {verb}."]
+    lines += failures[:MAX_REPORTED]
+    if len(failures) > MAX_REPORTED:
+        more = len(failures) - MAX_REPORTED
+        lines.append(f"  (and {more} more failing case{'s' if more > 1 else ''})")
+    return CheckResult(name, False, lines)
+
+
+def _run_case(exercise: Exercise, fn: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
+    """The feedback for one case, ``None`` when it passes, ``_NOT_IMPLEMENTED`` for a stub."""
+    expected = exercise.solution(*copy.deepcopy(args))
+    try:
+        got = fn(*copy.deepcopy(args))  # a fresh copy: the learner may change the arguments
+    except NotImplementedError:
+        return _NOT_IMPLEMENTED
+    except Exception as error:  # anything the learner's code raises becomes feedback
+        return f"your function raised {_describe_error(error, fn)}"
+    if got is Ellipsis or (got is None and expected is not None):
+        return f"your function returned {'`...`' if got is Ellipsis else 'None'} {_NO_RESULT}"
+    compare = exercise.compare or (lambda e, g: describe_difference(e, g, exercise.noun))
+    try:
+        return compare(expected, got)
+    except Exception as error:
+        return f"expected {_short(expected)}, got {_short(got)} ({type(error).__name__})"
+
+
+def _signature_problem(
+    exercise: Exercise, fn: Callable[..., Any], args: tuple[Any, ...]
+) -> str | None:
+    """A message when ``fn`` cannot take the exercise's arguments (a TypeError), else None."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have no signature: just call them
+        return None
+    try:
+        signature.bind(*args)
+    except TypeError as error:
+        return (
+            f"your function {getattr(fn, '__name__', '')}{signature} cannot be called as "
+            f"{exercise.call_signature()} "
+            f"(TypeError: {error})"
+        )
+    return None
+
+
+def _failed(name: str, message: str) -> CheckResult:
+    return CheckResult(name, False, [f"✗ {name}: {message}"])
+
+
+def _describe_input(args: tuple[Any, ...]) -> str:
+    """``input 'abc'`` for one argument, ``inputs 'abc', ['a', 'b', 'c']`` for several."""
+    shown = ", ".join(_short(arg) for arg in args)
+    return f"input {shown}" if len(args) == 1 else f"inputs {shown}"
+
+
+def _describe_error(error: Exception, fn: Callable[..., Any]) -> str:
+    """``KeyError: 'x'``, plus the learner's line that raised it when its source is known."""
+    try:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    except Exception:
+        text = ""
+    message = f"{type(error).__name__}: {_shorten(text)}" if text else type(error).__name__
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return message
+    frames = traceback.extract_tb(error.__traceback__)
+    lines = [frame.line for frame in frames if frame.filename == code.co_filename and frame.line]
+    return f"{message} in `{_shorten(lines[-1].strip())}`" if lines else message
+
+
+# --------------------------------------------------------------------------- describe
+
+
+def describe(name: str) -> Text:
+    """The task of exercise ``name`` with one example call and its expected output."""
+    exercise = get(name)
+    args = exercise.case_list()[0]
+    expected = exercise.solution(*copy.deepcopy(args))
+    function = exercise.solution.__name__
+    call = f"{function}({', '.join(repr(arg) for arg in args)})"
+    prompt = " ".join(exercise.prompt.split())  # one paragraph; the notebook wraps long lines
+    return Text(
+        f"{name}: write {exercise.call_signature()}\n\n{prompt}\n\n"
+        f"Example:\n    >>> {call}\n    {expected!r}\n\n"
+        f"Check it with: check({name!r}, {function})"
+    )
+
+
+def show_solution(name: str) -> Text:
+    """The reference solution's source code of exercise ``name``.
+
+    A deliberate opt-in for teachers and self-learners: nothing else in this module ever shows
+    the solution's code. Try the exercise (and ``check``) first.
+    """
+    return Text(inspect.getsource(get(name).solution))
+
+
+# --------------------------------------------------------------------------- differences
+
+
+def describe_difference(expected: Any, got: Any, noun: str = "items") -> str | None:
+    """``None`` when ``got`` counts as equal to ``expected``, otherwise what differs.
+
+    Rules: floats are equal within ``math.isclose(rel_tol=1e-9, abs_tol=1e-12)`` (an int is
+    accepted for a float); a tuple is accepted where a list is expected and vice versa; dicts
+    report a missing key, an unexpected key or the first wrong value; tensors and numpy arrays
+    are compared by shape, dtype, then values (``rel_tol=1e-5, abs_tol=1e-6``, float32-friendly).
+
+    Example::
+
+        >>> describe_difference(["a", "b", "c"], ["a", "b"], "tokens")
+        "expected 3 tokens, got 2; yours is missing ['c'] at the end"
+        >>> describe_difference([1, 2, 1], [1, 2, 2])
+        'position 2: expected 1, got 2'
+    """
+    mismatch = _type_mismatch(expected, got)
+    if mismatch is not None:
+        return mismatch
+    if _kind(expected) in ("int", "float"):
+        return None if _close(expected, got) else f"expected {_short(expected)}, got {_short(got)}"
+    if isinstance(expected, Mapping):
+        return _dict_difference(expected, got)
+    if isinstance(expected, (str, list, tuple)):
+        return _sequence_difference(expected, got, noun)
+    if _kind(expected) in ("tensor", "numpy array"):
+        return _array_difference(expected, got)
+    return None if _equal(expected, got) else f"expected {_short(expected)}, got {_short(got)}"
+
+
+def _kind(value: Any) -> str:
+    """A coarse type: values of the same kind are compared item by item."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    if isinstance(value, numbers.Real):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (list, tuple)):
+        return "sequence"  # a tuple is accepted for a list and vice versa
+    module = type(value).__module__.split(".")[0]
+    if module in ("torch", "numpy") and hasattr(value, "shape") and hasattr(value, "tolist"):
+        return "tensor" if module == "torch" else "numpy array"
+    return type(value).__qualname__
+
+
+def _type_mismatch(expected: Any, got: Any) -> str | None:
+    kind_expected, kind_got = _kind(expected), _kind(got)
+    if kind_expected == kind_got or (kind_expected == "float" and kind_got == "int"):
+        return None
+    if isinstance(expected, Mapping) and isinstance(got, Mapping):
+        return None  # a Counter or defaultdict is a fine dict
+    return f"expected {_a(expected)}, got {_a(got)}"
+
+
+def _a(value: Any) -> str:
+    """The type of ``value`` with an article: 'a list', 'an int', 'a tensor', 'None'."""
+    if value is None:
+        return "None"
+    kind = _kind(value)
+    name = type(value).__name__ if kind in ("sequence", "int", "float") else kind
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _sequence_difference(expected: Any, got: Any, noun: str) -> str | None:
+    n_expected, n_got = len(expected), len(got)
+    pairs = enumerate(zip(expected, got, strict=False))  # stops at the shorter
+    first = next((i for i, (e, g) in pairs if _item_differs(e, g)), None)
+    where = None if first is None else _position_difference(first, expected[first], got[first])
+    if n_expected == n_got:
+        return where
+    message = f"expected {n_expected} {noun}, got {n_got}"
+    if where is not None:
+        return f"{message}; first difference at {where}"
+    if n_got > n_expected:
+        return f"{message}; yours continues with {_short(got[n_expected:])} at the end"
+    return f"{message}; yours is missing {_short(expected[n_got:])} at the end"
+
+
+def _item_differs(expected: Any, got: Any) -> bool:
+    if isinstance(expected, str) and isinstance(got, str):
+        return expected != got  # also stops the recursion on single characters
+    return describe_difference(expected, got) is not None
+
+
+def _position_difference(i: int, expected: Any, got: Any) -> str:
+    """Short items are shown whole; long ones by what differs inside them."""
+    if len(repr(expected)) <= REPR_WIDTH and len(repr(got)) <= REPR_WIDTH:
+        return f"position {i}: expected {_short(expected)}, got {_short(got)}"
+    noun = "characters" if isinstance(expected, str) else "items"
+    return f"position {i}: {describe_difference(expected, got, noun)}"
+
+
+def _dict_difference(expected: Mapping[Any, Any], got: Mapping[Any, Any]) -> str | None:
+    missing = [key for key in expected if key not in got]
+    if missing:
+        return _first_of(missing, "missing key")
+    unexpected = [key for key in got if key not in expected]
+    if unexpected:
+        return _first_of(unexpected, "unexpected key")
+    for key, value in expected.items():
+        difference = describe_difference(value, got[key])
+        if difference is not None:
+            return f"value for key {_short(key)}: {difference}"
+    return None
+
+
+def _array_difference(expected: Any, got: Any) -> str | None:
+    if tuple(expected.shape) != tuple(got.shape):
+        return f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}"
+    if str(expected.dtype) != str(got.dtype):
+        return f"expected dtype {expected.dtype}, got dtype {got.dtype}"
+    values_expected, values_got = expected.tolist(), got.tolist()
+    for index in itertools.product(*(range(n) for n in expected.shape)):
+        e = functools.reduce(operator.getitem, index, values_expected)
+        g = functools.reduce(operator.getitem, index, values_got)
+        if not _close(e, g, rel_tol=1e-5, abs_tol=1e-6):
+            message = f"expected {_short(e)}, got {_short(g)}"
+            if len(index) == 1:
+                return f"position {index[0]}: {message}"
+            return f"at index {index}: {message}" if index else message
+    return None
+
+
+def _close(expected: Any, got: Any, rel_tol: float = 1e-9, abs_tol: float = 1e-12) -> bool:
+    if isinstance(expected, float) or isinstance(got, float):
+        if math.isnan(expected) and math.isnan(got):
+            return True
+        return math.isclose(expected, got, rel_tol=rel_tol, abs_tol=abs_tol)
+    return _equal(expected, got)
+
+
+def _equal(expected: Any, got: Any) -> bool:
+    try:
+        return bool(expected == got)
+    except Exception:  # e.g. an object whose == is ambiguous
+        return False
+
+
+def _first_of(keys: list[Any], what: str) -> str:
+    """``missing key 'a'`` or ``missing key 'a' (and 2 more)``."""
+    more = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+    return f"{what} {_short(keys[0])}{more}"
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` shortened to about ``REPR_WIDTH`` characters."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return _shorten(text)
+
+
+def _shorten(text: str, width: int = REPR_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,491 @@
+"""Tests of the checked exercises: right answers pass, typical wrong answers get specific feedback.
+
+Each wrong answer below is a mistake a learner makes in notebook 01; the test asserts on the
+words of the feedback, since the feedback is what the learner reads.
+"""
+
+import ast
+import copy
+import inspect
+import random
+import textwrap
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lmcourse.exercises import (
+    CheckResult,
+    Exercise,
+    check,
+    core,
+    describe,
+    describe_difference,
+    get,
+    names,
+    register,
+    show_solution,
+)
+from lmcourse.exercises.text_as_data import decode, encode, split, vocabulary
+
+NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.vocabulary"]
+
+
+# --------------------------------------------------------------------------- wrong answers
+
+
+def stub(*args):
+    """An untouched exercise cell."""
+    raise NotImplementedError
+
+
+def ellipsis_body(*args): ...
+
+
+def vocabulary_set(text):
+    return set(text)
+
+
+def vocabulary_unsorted(text):
+    return list(dict.fromkeys(text))  # distinct, in order of first appearance
+
+
+def vocabulary_duplicates(text):
+    return sorted(text)
+
+
+def encode_off_by_one(text, vocab):
+    return [vocab.index(char) + 1 for char in text]
+
+
+def encode_missing_key(text, vocab):
+    table = {"a": 0}
+    return [table[char] for char in text]
+
+
+def decode_with_spaces(ids, vocab):
+    return " ".join(vocab[i] for i in ids)
+
+
+def split_round(data, val_fraction):
+    n = round((1 - val_fraction) * len(data))
+    return data[:n], data[n:]
+
+
+def split_val_first(data, val_fraction):
+    n = int((1 - val_fraction) * len(data))
+    return data[n:], data[:n]
+
+
+def split_shuffled(data, val_fraction):
+    items = list(data)
+    random.Random(0).shuffle(items)
+    if isinstance(data, str):
+        items = "".join(items)
+    n = int((1 - val_fraction) * len(data))
+    return items[:n], items[n:]
+
+
+def top_words_most_common(words, k):
+    return Counter(words).most_common(k)  # ties stay in order of first appearance
+
+
+def top_words_ascending(words, k):
+    return sorted(Counter(words).items(), key=lambda pair: (pair[1], pair[0]))[:k]
+
+
+WRONG_ANSWERS = {
+    "01.vocabulary": [vocabulary_set, vocabulary_unsorted, vocabulary_duplicates],
+    "01.encode": [encode_off_by_one, encode_missing_key],
+    "01.decode": [decode_with_spaces],
+    "01.split": [split_round, split_val_first, split_shuffled],
+    "01.top_words": [top_words_most_common, top_words_ascending],
+}
+
+
+def feedback(name, fn) -> str:
+    result = check(name, fn)
+    assert isinstance(result, CheckResult)
+    assert not result.passed and not result
+    return repr(result)
+
+
+# --------------------------------------------------------------------------- right answers
+
+
+def test_notebook_01_exercises_are_registered():
+    assert set(NOTEBOOK_01) <= set(names())
+
+
+@pytest.mark.parametrize("name", names())
+def test_reference_solution_passes_its_own_checker(name):
+    result = check(name, get(name).solution)
+    assert result.passed and result
+    n_cases = len(get(name).case_list())
+    assert repr(result) == f"✓ {name}: all {n_cases} cases pass."
+
+
+def test_passing_result_text_and_check_prints_nothing(capsys):
+    result = check("01.vocabulary", lambda text: sorted(set(text)))
+    assert repr(result) == str(result) == "✓ 01.vocabulary: all 6 cases pass."
+    assert result.messages == ["✓ 01.vocabulary: all 6 cases pass."]
+    assert result.name == "01.vocabulary"
+    assert capsys.readouterr().out == ""  # shown once, by the notebook, from the repr
+
+
+def test_a_tuple_is_accepted_where_a_list_is_expected():
+    assert check("01.vocabulary", lambda text: tuple(sorted(set(text))))
+    pairs_as_lists = [[w, c] for w, c in [("be", 2), ("to", 2)]]
+    assert describe_difference([("be", 2), ("to", 2)], pairs_as_lists) is None
+
+
+def test_learner_prints_are_allowed():
+    def noisy_vocabulary(text):
+        print("thinking about", text)
+        return sorted(set(text))
+
+    assert check("01.vocabulary", noisy_vocabulary)
+
+
+# --------------------------------------------------------------------------- typical mistakes
+
+
+def test_vocabulary_returning_a_set_gets_a_type_message():
+    text = feedback("01.vocabulary", vocabulary_set)
+    assert "for input 'hello': expected a list, got a set" in text
+
+
+def test_vocabulary_unsorted_names_the_first_wrong_position():
+    text = feedback("01.vocabulary", vocabulary_unsorted)
+    assert "for input 'hello': position 0: expected 'e', got 'h'" in text
+
+
+def test_vocabulary_with_duplicates_gets_a_length_message():
+    text = feedback("01.vocabulary", vocabulary_duplicates)
+    assert "for input 'hello': expected 4 characters, got 5" in text
+    assert "position 3: expected 'o', got 'l'" in text
+
+
+def test_encode_off_by_one():
+    text = feedback("01.encode", encode_off_by_one)
+    assert "for inputs 'hello', ['e', 'h', 'l', 'o']: position 0: expected 1, got 2" in text
+
+
+def test_decode_joined_with_spaces():
+    text = feedback("01.decode", decode_with_spaces)
+    assert "expected 5 characters, got 9" in text
+    assert "position 1: expected 'e', got ' '" in text
+
+
+def test_split_with_round_names_the_training_part():
+    text = feedback("01.split", split_round)
+    # int(0.75 * 10) = 7 but round(7.5) = 8
+    assert "for inputs [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 0.25: training part: expected 7" in text
+    assert "got 8" in text
+    assert "shuffle" not in text  # the items are in the right order
+
+
+def test_split_with_validation_first():
+    text = feedback("01.split", split_val_first)
+    assert "return the training part first" in text
+
+
+def test_split_that_shuffles():
+    text = feedback("01.split", split_shuffled)
+    assert "training part: position 0" in text
+    assert "do not shuffle" in text
+
+
+def test_top_words_without_tie_breaking():
+    text = feedback("01.top_words", top_words_most_common)
+    assert "position 0: expected ('be', 2), got ('to', 2)" in text
+    assert "ties alphabetically" in text
+
+
+def test_top_words_in_ascending_order():
+    text = feedback("01.top_words", top_words_ascending)
+    assert "position 0: expected ('be', 2), got ('not', 1)" in text
+
+
+def test_at_most_three_failing_cases_are_described():
+    result = check("01.vocabulary", vocabulary_set)  # fails all 6 cases
+    assert result.messages[0] == "✗ 01.vocabulary: 6 of 6 cases fail."
+    assert len(result.messages) == 1 + 3 + 1
+    assert result.messages[-1].strip() == "(and 3 more failing cases)"
+
+
+def test_long_inputs_are_shortened():
+    def fails_on_long_text(text):
+        return sorted(set(text)) if len(text) < 30 else []
+
+    text = feedback("01.vocabulary", fails_on_long_text)
+    line = next(line for line in text.splitlines() if "Now is the winter" in line)
+    shown_input = line.split("for input ")[1].split(": expected")[0]
+    assert shown_input.endswith("…") and len(shown_input) == core.REPR_WIDTH
+
+
+# --------------------------------------------------------------------------- broken functions
+
+
+@pytest.mark.parametrize("fn", [stub, ellipsis_body, lambda *args: ...])
+def test_an_untouched_stub_is_not_implemented_yet(fn):
+    result = check("01.vocabulary", fn)
+    assert not result
+    assert result.messages == [
+        "✗ 01.vocabulary: not implemented yet: "
+        "replace the `...`/`raise NotImplementedError` with your code"
+    ]
+
+
+def test_a_missing_return_in_some_cases():
+    def vocabulary_forgets_return(text):
+        if text:
+            sorted(set(text))  # computed, never returned
+        else:
+            return []
+
+    text = feedback("01.vocabulary", vocabulary_forgets_return)
+    assert "for input 'hello': your function returned None (is a `return` missing?)" in text
+
+
+def test_an_exception_is_reported_with_its_input_and_line():
+    text = feedback("01.encode", encode_missing_key)
+    assert "for inputs 'hello', ['e', 'h', 'l', 'o']: your function raised KeyError: 'h'" in text
+    assert "`return [table[char] for char in text]`" in text
+
+
+@pytest.mark.parametrize("fn", [lambda: [], lambda text, extra: [], lambda *, text: []])
+def test_wrong_number_of_parameters_is_reported_not_raised(fn):
+    result = check("01.vocabulary", fn)
+    assert not result
+    assert len(result.messages) == 1
+    assert "TypeError" in result.messages[0]
+    assert "vocabulary(text: str) -> list[str]" in result.messages[0]
+
+
+def test_passing_the_result_instead_of_the_function():
+    result = check("01.vocabulary", vocabulary("hello"))
+    assert "got a list. Pass the function itself" in repr(result)
+    assert "check('01.vocabulary', vocabulary)" in repr(result)
+
+
+def test_a_comparison_that_raises_becomes_feedback(monkeypatch):
+    def broken_compare(expected, got):
+        raise RuntimeError("comparator bug")
+
+    exercise = Exercise(
+        "99.double", "Double x.", lambda x: 2 * x, ((1,), (2,)), compare=broken_compare
+    )
+    monkeypatch.setitem(core._EXERCISES, exercise.name, exercise)
+    text = feedback("99.double", lambda x: 3 * x)
+    assert "expected 2, got 3 (RuntimeError)" in text
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+def test_a_function_that_mutates_its_input_does_not_change_later_cases(monkeypatch):
+    shared = [1, 2, 3]
+    exercise = Exercise(
+        "99.total", "Sum the list.", sum, ((shared,), (shared,), ([5],)), noun="numbers"
+    )
+    monkeypatch.setitem(core._EXERCISES, exercise.name, exercise)
+
+    def total_that_clears(xs):
+        result = sum(xs)
+        xs.clear()
+        return result
+
+    assert check("99.total", total_that_clears)
+    assert shared == [1, 2, 3]
+
+    def total_that_appends(xs):
+        xs.append(100)
+        return sum(xs)
+
+    result = check("99.total", total_that_appends)
+    assert result.messages[1] == "  ✗ for input [1, 2, 3]: expected 6, got 106"
+    assert result.messages[2] == "  ✗ for input [1, 2, 3]: expected 6, got 106"
+    assert shared == [1, 2, 3]
+
+
+def test_mutating_a_registered_case_is_impossible():
+    def split_then_clear(data, val_fraction):
+        n = int((1 - val_fraction) * len(data))
+        train, val = data[:n], data[n:]
+        if isinstance(data, list):
+            data.clear()  # empties the caller's list
+        return train, val
+
+    assert check("01.split", split_then_clear)
+    assert get("01.split").case_list()[1] == (list(range(10)), 0.25)
+    assert check("01.split", split)
+
+
+# --------------------------------------------------------------------------- no solution leaks
+
+
+def solution_body_lines(fn) -> list[str]:
+    """The lines of ``fn``'s body (docstring excluded) longer than 20 characters."""
+    source = textwrap.dedent(inspect.getsource(fn))
+    function = ast.parse(source).body[0]
+    body = function.body[1:] if ast.get_docstring(function) else function.body
+    lines = source.splitlines()
+    code = [lines[i] for node in body for i in range(node.lineno - 1, node.end_lineno)]
+    return [line.strip() for line in code if len(line.strip()) > 20]
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_01)
+def test_feedback_never_shows_the_solution_code(name):
+    solution_lines = solution_body_lines(get(name).solution)
+    assert solution_lines  # the test would be empty otherwise
+    attempts = [*WRONG_ANSWERS[name], stub, ellipsis_body, lambda *args: 42, lambda: None]
+    messages = [line for fn in attempts for line in check(name, fn).messages]
+    messages += describe(name).splitlines()
+    for line in solution_lines:
+        assert not any(line in message for message in messages), line
+
+
+def test_show_solution_is_the_explicit_way_to_see_it():
+    source = show_solution("01.vocabulary")
+    assert source.startswith("def vocabulary(text: str) -> list[str]:")
+    assert "return sorted(set(text))" in source
+    assert repr(source) == str(source)  # a notebook shows it as code, not as a quoted string
+
+
+def test_describe_shows_the_task_and_the_first_case():
+    text = describe("01.vocabulary")
+    assert text.startswith("01.vocabulary: write vocabulary(text: str) -> list[str]")
+    assert "distinct characters, sorted" in text
+    assert ">>> vocabulary('hello')\n    ['e', 'h', 'l', 'o']" in text
+    assert "check('01.vocabulary', vocabulary)" in text
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_unknown_name_lists_the_known_names_of_that_notebook():
+    with pytest.raises(ValueError, match="Did you mean '01.vocabulary'") as error:
+        check("01.vocab", vocabulary)
+    for name in NOTEBOOK_01:
+        assert name in str(error.value)
+
+
+def test_unknown_notebook_lists_every_name():
+    with pytest.raises(ValueError, match="01.top_words"):
+        get("42.nothing")
+
+
+def test_exercise_validates_its_name():
+    with pytest.raises(ValueError, match="'vocabulary'"):
+        Exercise("vocabulary", "Task.", vocabulary, (("a",),))
+
+
+def test_a_name_cannot_be_taken_by_another_module():
+    def impostor(text):
+        return []
+
+    impostor.__module__ = "somewhere.else"
+    with pytest.raises(ValueError, match="already registered"):
+        register(Exercise("01.vocabulary", "Task.", impostor, (("a",),)))
+    assert get("01.vocabulary").solution is vocabulary
+
+
+def test_generated_cases_are_the_same_every_time():
+    exercise = get("01.top_words")
+    assert callable(exercise.cases)
+    assert exercise.case_list() == exercise.case_list()
+
+
+# --------------------------------------------------------------------------- describe_difference
+
+
+@pytest.mark.parametrize(
+    ("expected", "got", "message"),
+    [
+        (["a", "b"], "ab", "expected a list, got a str"),
+        ([1, 2], None, "expected a list, got None"),
+        (3, 3.0, "expected an int, got a float"),
+        (["a", "b", "c"], ["a", "b", "c", "d"], "expected 3 tokens, got 4; yours continues with"),
+        (
+            ["a", "b", "c"],
+            ["a"],
+            "expected 3 tokens, got 1; yours is missing ['b', 'c'] at the end",
+        ),
+        (["a", "b", "c"], ["a", "c", "b"], "position 1: expected 'b', got 'c'"),
+        ("abc", "abd", "position 2: expected 'c', got 'd'"),
+        (0.5, 0.25, "expected 0.5, got 0.25"),
+        ({"a": 1, "b": 2}, {"a": 1}, "missing key 'b'"),
+        ({"a": 1}, {"a": 1, "z": 0, "y": 0}, "unexpected key 'z' (and 1 more)"),
+        ({"a": 1}, {"a": 2}, "value for key 'a': expected 1, got 2"),
+        ([[1, 2], [3, 4]], [[1, 2], [3, 5]], "position 1: expected [3, 4], got [3, 5]"),
+        (["x" * 80], ["x" * 79], "position 0: expected 80 characters, got 79"),
+        (torch.zeros(2, 3), torch.zeros(3, 2), "expected shape (2, 3), got shape (3, 2)"),
+        (torch.zeros(2), torch.zeros(2, dtype=torch.long), "expected dtype torch.float32"),
+        (torch.tensor([1, 2, 3]), torch.tensor([1, 2, 4]), "position 2: expected 3, got 4"),
+        (torch.eye(2), torch.ones(2, 2), "at index (0, 1): expected 0.0, got 1.0"),
+        (np.arange(3), np.arange(4), "expected shape (3,), got shape (4,)"),
+        (np.arange(3), [0, 1, 2], "expected a numpy array, got a list"),
+        (torch.ones(2), np.ones(2), "expected a tensor, got a numpy array"),
+    ],
+)
+def test_describe_difference_examples(expected, got, message):
+    difference = describe_difference(expected, got, "tokens")
+    assert difference is not None and message in difference
+
+
+@pytest.mark.parametrize(
+    ("expected", "got"),
+    [
+        (0.1 + 0.2, 0.3),  # equal within math.isclose(rel_tol=1e-9)
+        (1.0, 1),  # an int is fine where a float is expected
+        ([1, "a"], (1, "a")),  # a tuple is fine where a list is expected
+        ({"a": 1}, Counter({"a": 1})),  # any mapping for a dict
+        (float("nan"), float("nan")),
+        (torch.tensor([0.1, 0.2]), torch.tensor([0.1, 0.2]) * (1 + 1e-7)),  # float32 noise
+        (np.array([[1, 2]]), np.array([[1, 2]])),
+    ],
+)
+def test_describe_difference_accepts_equal_values(expected, got):
+    assert describe_difference(expected, got) is None
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(json_like)
+def test_describe_difference_of_a_copy_is_none(value):
+    assert describe_difference(value, copy.deepcopy(value)) is None
+
+
+@given(st.lists(st.integers(), max_size=6), st.lists(st.integers(), max_size=6))
+def test_describe_difference_finds_every_difference_between_int_lists(a, b):
+    assert (describe_difference(a, b) is None) == (a == b)
+
+
+# --------------------------------------------------------------------------- reference invariants
+
+
+@given(st.text())
+def test_decode_inverts_encode(text):
+    vocab = vocabulary(text)
+    assert decode(encode(text, vocab), vocab) == text
+    assert all(0 <= i < len(vocab) for i in encode(text, vocab))
+
+
+@given(st.text(), st.floats(min_value=0.01, max_value=0.99))
+def test_split_keeps_every_item_in_order(data, val_fraction):
+    train, val = split(data, val_fraction)
+    assert train + val == data
+    assert len(train) == int((1 - val_fraction) * len(data))
