@@ -34,13 +34,20 @@ print(_json.dumps({
 def execute(path: Path, timeout: int = 1800) -> tuple[nbformat.NotebookNode, float, float]:
     """Run one notebook; return it executed (without the probe cell), seconds and peak MB."""
     nb = nbformat.read(path, as_version=4)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     for cell in nb.cells:  # start clean: no stale outputs or counts survive a failed cell
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     nb.cells.append(nbformat.v4.new_code_cell(_PEAK_MEMORY_CELL))
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", record_timing=False,
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
@@ -66,10 +73,13 @@ def main() -> None:
             nbformat.write(nb, path)
         rows.append((path.name, seconds, peak_mb))
         print(f"ran {path.name}: {seconds:.1f} s, peak {peak_mb:.0f} MB", flush=True)
-    print(f"\n| notebook | wall time (s) | peak memory (MB) | under Binder's {BINDER_LIMIT_MB} MB |")
+    print(
+        f"\n| notebook | wall time (s) | peak memory (MB) | under Binder's {BINDER_LIMIT_MB} MB |"
+    )
     print("|---|---:|---:|---|")
     for name, seconds, peak_mb in rows:
-        print(f"| {name} | {seconds:.1f} | {peak_mb:.0f} | {'yes' if peak_mb < BINDER_LIMIT_MB else 'NO'} |")
+        fits = "yes" if peak_mb < BINDER_LIMIT_MB else "NO"
+        print(f"| {name} | {seconds:.1f} | {peak_mb:.0f} | {fits} |")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = commands.add_parser(
-        "info", help="versions, device, and where the corpus comes from",
+        "info",
+        help="versions, device, and where the corpus comes from",
         description="Print the versions, the compute device and where the corpus comes from.",
     )
     info.add_argument(

@@ -218,14 +218,14 @@ def load_text(source: str | os.PathLike = "shakespeare") -> str:
     the first call in a fresh environment pays for the cleaning.
     """
     if isinstance(source, os.PathLike):
-        return _read_user_file(Path(source))
+        return _read_user_file(Path(source).expanduser())
     if not isinstance(source, str):
         raise TypeError(f"source must be a corpus name or a path, not {type(source).__name__}.")
     if source == "shakespeare":
         return _shakespeare()
     if source == "tiny-shakespeare":
         return _shakespeare()[:TINY_SHAKESPEARE_CHARS]
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.exists() or "/" in source or os.sep in source or path.suffix:
         return _read_user_file(path)
     hint = difflib.get_close_matches(source, CORPORA, n=1)
@@ -286,7 +286,9 @@ def get_batch(
     """
     data = torch.as_tensor(data)
     if data.ndim != 1 or data.dtype.is_floating_point or data.dtype == torch.bool:
-        raise ValueError(f"data must be a 1-D tensor of token ids, got {data.dtype} {tuple(data.shape)}.")
+        raise ValueError(
+            f"data must be a 1-D tensor of token ids, got {data.dtype} {tuple(data.shape)}."
+        )
     for name, value in (("batch_size", batch_size), ("block_size", block_size)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")

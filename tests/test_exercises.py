@@ -1,13 +1,15 @@
 """Tests of the checked exercises: right answers pass, typical wrong answers get specific feedback.
 
-Each wrong answer below is a mistake a learner makes in notebook 01; the test asserts on the
-words of the feedback, since the feedback is what the learner reads.
+Each wrong answer below is a mistake a learner makes in notebook 00 or 01; the test asserts on
+the words of the feedback, since the feedback is what the learner reads.
 """
 
 import ast
 import copy
 import inspect
 import random
+import subprocess
+import sys
 import textwrap
 from collections import Counter
 
@@ -24,13 +26,16 @@ from lmcourse.exercises import (
     core,
     describe,
     describe_difference,
+    difference,
     get,
     names,
     register,
     show_solution,
 )
 from lmcourse.exercises.text_as_data import decode, encode, split, vocabulary
+from lmcourse.exercises.welcome import HAMLET_MENTIONED, KING_LEAR, count_speeches
 
+NOTEBOOK_00 = ["00.count_speeches"]
 NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.vocabulary"]
 
 
@@ -43,6 +48,18 @@ def stub(*args):
 
 
 def ellipsis_body(*args): ...
+
+
+def count_speeches_mentions(text, speaker):
+    return text.count(speaker)  # every mention of the name, not only speaker lines
+
+
+def count_speeches_in_line(text, speaker):
+    return sum(speaker in line for line in text.splitlines())
+
+
+def count_speeches_split(text, speaker):
+    return len(text.split(speaker + ":"))  # n separators make n + 1 pieces
 
 
 def vocabulary_set(text):
@@ -98,6 +115,7 @@ def top_words_ascending(words, k):
 
 
 WRONG_ANSWERS = {
+    "00.count_speeches": [count_speeches_mentions, count_speeches_in_line, count_speeches_split],
     "01.vocabulary": [vocabulary_set, vocabulary_unsorted, vocabulary_duplicates],
     "01.encode": [encode_off_by_one, encode_missing_key],
     "01.decode": [decode_with_spaces],
@@ -116,8 +134,14 @@ def feedback(name, fn) -> str:
 # --------------------------------------------------------------------------- right answers
 
 
-def test_notebook_01_exercises_are_registered():
-    assert set(NOTEBOOK_01) <= set(names())
+def test_notebook_00_and_01_exercises_are_registered():
+    assert set(NOTEBOOK_00 + NOTEBOOK_01) <= set(names())
+
+
+def test_importing_the_exercises_does_not_import_torch():
+    # notebook 00 checks the environment: its exercise must work before torch is known to import
+    code = "import sys, lmcourse.exercises; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.parametrize("name", names())
@@ -151,6 +175,41 @@ def test_learner_prints_are_allowed():
 
 
 # --------------------------------------------------------------------------- typical mistakes
+
+
+def test_count_speeches_counting_mentions():
+    text = feedback("00.count_speeches", count_speeches_mentions)
+    assert text.startswith("✗ 00.count_speeches: 2 of 7 cases fail.")
+    assert "'KING': expected 0, got 2 (too many: count only the lines that are exactly" in text
+    assert "Good morrow, HAMLET:" in text
+    assert "'HAMLET': expected 1, got 2 (too many" in text
+
+
+def test_count_speeches_with_in_counts_longer_names():
+    text = feedback("00.count_speeches", count_speeches_in_line)
+    assert "for inputs 'KING LEAR:" in text
+    assert "'KING': expected 0, got 2 (too many" in text
+
+
+def test_count_speeches_off_by_one():
+    result = check("00.count_speeches", count_speeches_split)
+    assert result.messages[0] == "✗ 00.count_speeches: 7 of 7 cases fail."
+    assert "'HAMLET': expected 2, got 3 (too many" in result.messages[1]
+    assert "'OPHELIA': expected 0, got 1 (too many" in result.messages[2]
+
+
+def test_count_speeches_without_the_colon_gets_too_few():
+    def count_name_lines(text, speaker):
+        return sum(line == speaker for line in text.splitlines())
+
+    text = feedback("00.count_speeches", count_name_lines)
+    assert "'HAMLET': expected 2, got 0 (too few: count every line that is exactly" in text
+
+
+def test_count_speeches_returning_a_string_gets_a_type_message():
+    text = feedback("00.count_speeches", lambda text, speaker: str(text.count(speaker + ":")))
+    assert "'HAMLET': expected an int, got a str" in text
+    assert "too many" not in text and "too few" not in text
 
 
 def test_vocabulary_returning_a_set_gets_a_type_message():
@@ -224,7 +283,7 @@ def test_long_inputs_are_shortened():
     text = feedback("01.vocabulary", fails_on_long_text)
     line = next(line for line in text.splitlines() if "Now is the winter" in line)
     shown_input = line.split("for input ")[1].split(": expected")[0]
-    assert shown_input.endswith("…") and len(shown_input) == core.REPR_WIDTH
+    assert shown_input.endswith("…") and len(shown_input) == difference.REPR_WIDTH
 
 
 # --------------------------------------------------------------------------- broken functions
@@ -338,7 +397,7 @@ def solution_body_lines(fn) -> list[str]:
     return [line.strip() for line in code if len(line.strip()) > 20]
 
 
-@pytest.mark.parametrize("name", NOTEBOOK_01)
+@pytest.mark.parametrize("name", NOTEBOOK_00 + NOTEBOOK_01)
 def test_feedback_never_shows_the_solution_code(name):
     solution_lines = solution_body_lines(get(name).solution)
     assert solution_lines  # the test would be empty otherwise
@@ -354,6 +413,14 @@ def test_show_solution_is_the_explicit_way_to_see_it():
     assert source.startswith("def vocabulary(text: str) -> list[str]:")
     assert "return sorted(set(text))" in source
     assert repr(source) == str(source)  # a notebook shows it as code, not as a quoted string
+
+
+def test_describe_count_speeches_shows_a_small_text():
+    text = describe("00.count_speeches")
+    signature = "count_speeches(text: str, speaker: str) -> int"
+    assert text.startswith(f"00.count_speeches: write {signature}")
+    assert ">>> count_speeches('HAMLET:\\nTo be, or not to be.\\n\\n" in text
+    assert "'HAMLET')\n    2\n" in text
 
 
 def test_describe_shows_the_task_and_the_first_case():
@@ -482,6 +549,28 @@ def test_decode_inverts_encode(text):
     vocab = vocabulary(text)
     assert decode(encode(text, vocab), vocab) == text
     assert all(0 <= i < len(vocab) for i in encode(text, vocab))
+
+
+SPEAKERS = ["HAMLET", "HORATIO", "KING", "KING LEAR"]
+SPEECH_LINES = ["To be, or not to be.", "Good morrow, HAMLET:", "KING LEAR:  ", "My lord!", ""]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(SPEAKERS), st.lists(st.sampled_from(SPEECH_LINES), min_size=1))
+    ),
+    st.sampled_from(SPEAKERS),
+)
+def test_count_speeches_counts_the_speeches_a_play_was_built_from(speeches, speaker):
+    play = "\n\n".join(f"{name}:\n" + "\n".join(lines) for name, lines in speeches)
+    assert count_speeches(play, speaker) == [name for name, _ in speeches].count(speaker)
+
+
+def test_count_speeches_hand_made_texts():
+    assert count_speeches(KING_LEAR, "KING") == 0
+    assert count_speeches(KING_LEAR, "KING LEAR") == 2
+    assert count_speeches(HAMLET_MENTIONED, "HAMLET") == 1
+    assert "HAMLET:" in HAMLET_MENTIONED.splitlines()[1]  # a mention that looks like a speaker
 
 
 @given(st.text(), st.floats(min_value=0.01, max_value=0.99))

