@@ -21,10 +21,11 @@ import hashlib
 import importlib.util
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
+
+from lmcourse.files import write_text_atomically
 
 __all__ = [
     "CORPORA",
@@ -147,19 +148,6 @@ def cache_dir() -> Path:
     return Path(xdg) / "lmcourse"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @functools.lru_cache(maxsize=1)
 def _shakespeare() -> str:
     files = play_files()
@@ -172,7 +160,7 @@ def _shakespeare() -> str:
         return cached.read_text(encoding="utf-8")
     text = "\n".join(clean_play(data.decode("utf-8")) for data in raw)
     try:
-        _write_atomically(cached, text)
+        write_text_atomically(cached, text)
     except OSError:
         pass  # a read-only home is fine: we just clean again next time
     return text

@@ -27,6 +27,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lmcourse.files import write_text_atomically
+
 __all__ = ["WORD_PATTERN", "CharTokenizer", "WordTokenizer"]
 
 #: How ``WordTokenizer.split`` cuts text into tokens, tried left to right at each position:
@@ -91,7 +93,7 @@ def _to_id_list(ids: Iterable[int], vocab_size: int) -> list[int]:
 
 def _save_json(path: str | os.PathLike, data: dict) -> None:
     """Write ``data`` as UTF-8 JSON; ``ensure_ascii=False`` keeps ``é`` readable in the file."""
-    Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    write_text_atomically(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
 
 
 def _load_json(path: str | os.PathLike, kind: str, keys: Sequence[str]) -> dict:
