@@ -1,0 +1,221 @@
+"""The notebooks in a real browser: JupyterLab driven by headless Chromium (Playwright).
+
+nbval proves that every cell runs in a kernel; this proves what a student sees: the notebook
+opens in JupyterLab, "Run All" finishes without an error, plots are drawn and widgets render
+and respond to the mouse and keyboard. Screenshots go to ``artifacts/browser/``.
+
+Needs Chromium (Debian: ``apt-get install chromium``; ``.ci/run`` installs it). Without it the
+test is skipped, unless ``LMCOURSE_REQUIRE_BROWSER=1`` (set by ``.ci/run``) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts" / "browser"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def find_chromium() -> str | None:
+    return next(
+        (p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chrome")) if p),
+        None,
+    )
+
+
+def _missing(reason: str):
+    if os.environ.get("LMCOURSE_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("JupyterLab did not answer /api/status in time")
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """JupyterLab without a token, on a copy of the notebooks (so autosave never touches ours)."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    settings = root / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+    port = _free_port()
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(root / "settings")}
+    command = [
+        sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser", "--ip=127.0.0.1",
+        f"--port={port}", "--ServerApp.token=", "--ServerApp.password=",
+        "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={root / 'notebooks'}",
+    ]  # fmt: skip
+    log = open(root / "jupyterlab.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_server(url, server)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = find_chromium()
+    if chromium is None:
+        _missing("Chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def run_all(page, url: str, name: str, timeout_ms: int = 300_000) -> None:
+    """Open a notebook, wait for its kernel, press Run All, and wait until every cell has run."""
+    page.goto(f"{url}/lab/tree/{name}?reset", timeout=120_000)
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=120_000)
+    # The page shows cells before the notebook's kernel is up; Run All before that does nothing.
+    page.wait_for_function(
+        """() => {
+            const panel = window.jupyterapp.shell.currentWidget;
+            const kernel = panel?.sessionContext?.session?.kernel;
+            return panel?.context?.isReady && kernel?.connectionStatus === 'connected'
+                && kernel?.status === 'idle';
+        }""",
+        timeout=120_000,
+    )
+    # The command's promise resolves when the last cell has run; record that on the window.
+    page.evaluate(
+        """() => { window.lmcourseRunAll = 'running';
+            window.jupyterapp.commands.execute('notebook:run-all-cells')
+                .then(ok => { window.lmcourseRunAll = ok ? 'done' : 'failed'; }); }"""
+    )
+    page.wait_for_function("window.lmcourseRunAll !== 'running'", timeout=timeout_ms)
+    assert page.evaluate("window.lmcourseRunAll") == "done", "Run All stopped at an error"
+    counts = page.evaluate(
+        """window.jupyterapp.shell.currentWidget.content.widgets
+            .filter(cell => cell.model.type === 'code').map(cell => cell.model.executionCount)"""
+    )
+    assert counts == list(range(1, len(counts) + 1)), counts
+
+
+def code_outputs(page) -> list[list[dict]]:
+    """The outputs of every code cell as JupyterLab holds them (nbformat JSON, one list a cell).
+
+    Read from the notebook model, not the page: JupyterLab renders only the cells near the view.
+    """
+    return page.evaluate(
+        """window.jupyterapp.shell.currentWidget.content.widgets
+            .filter(cell => cell.model.type === 'code').map(cell => cell.model.toJSON().outputs)"""
+    )
+
+
+def output_text(outputs: list[list[dict]]) -> str:
+    parts = []
+    for cell in outputs:
+        for output in cell:
+            text = output.get("text") or output.get("data", {}).get("text/plain", "")
+            parts.append("".join(text) if isinstance(text, list) else text)
+    return "\n".join(parts)
+
+
+def assert_no_errors(page) -> None:
+    outputs = code_outputs(page)
+    errors = [o for cell in outputs for o in cell if o["output_type"] == "error"]
+    assert not errors, errors[0]["ename"] + ": " + errors[0]["evalue"]
+    assert "Traceback" not in output_text(outputs)
+    assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
+
+
+def scroll_to_cell(page, index: int) -> None:
+    page.evaluate(
+        "i => window.jupyterapp.shell.currentWidget.content.scrollToItem(i, 'start')", index
+    )
+    page.wait_for_timeout(500)  # let the rendered cells settle before reading or screenshotting
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=False)
+
+
+def cell_index(page, source_part: str) -> int:
+    """Index (among all cells) of the first cell whose source contains ``source_part``."""
+    return page.evaluate(
+        """part => window.jupyterapp.shell.currentWidget.content.widgets
+            .findIndex(cell => cell.model.sharedModel.getSource().includes(part))""",
+        source_part,
+    )
+
+
+def test_welcome_notebook_widget_responds(jupyterlab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, "00_welcome.ipynb")
+    scroll_to_cell(page, cell_index(page, "widgets.IntSlider"))
+    assert_no_errors(page)
+    label = page.locator(".widget-label", has_text="line 1 of the corpus")
+    label.wait_for(timeout=30_000)
+    assert "THESEUS:" in label.inner_text()
+    page.locator(".widget-slider .noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    changed = page.locator(".widget-label", has_text="line 2 of the corpus")
+    changed.wait_for(timeout=30_000)
+    assert "Now, fair Hippolyta" in changed.inner_text()
+    screenshot(page, "00_welcome.png")
+    page.close()
+
+
+def test_text_as_data_notebook_runs_and_plots(jupyterlab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, "01_text_as_data.ipynb")
+    assert_no_errors(page)
+    outputs = code_outputs(page)
+    assert "unigram: 4.774 bits per character" in output_text(outputs)
+    pngs = [o for cell in outputs for o in cell if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2  # character frequencies and the Zipf plot
+    scroll_to_cell(page, cell_index(page, "Zipf: count"))
+    image = page.locator(".jp-OutputArea-output img").first
+    image.wait_for(timeout=30_000)
+    assert image.evaluate("img => img.naturalWidth") > 100  # the PNG really decoded and drew
+    screenshot(page, "01_text_as_data.png")
+    page.close()
