@@ -12,6 +12,7 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 """
 
 from lmcourse.exercises import (
+    counting,  # registers the exercises of notebook 02
     text_as_data,  # registers the exercises of notebook 01
     welcome,  # registers the exercise of notebook 00
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Exercise",
     "Text",
     "check",
+    "counting",
     "describe",
     "describe_difference",
     "get",

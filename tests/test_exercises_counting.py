@@ -1,0 +1,53 @@
+"""Notebook 02's exercises: the references pass, typical mistakes get specific feedback."""
+
+import math
+from collections import Counter
+
+from lmcourse.exercises import check
+from lmcourse.exercises.counting import add_k, bigram_counts, continuation_count, cross_entropy
+
+
+def feedback(name, fn) -> str:
+    result = check(name, fn)
+    assert not result.passed
+    return repr(result)
+
+
+def test_references_pass_and_are_hand_checkable():
+    references = {"02.bigram_counts": bigram_counts, "02.cross_entropy": cross_entropy,
+                  "02.add_k": add_k, "02.continuation_count": continuation_count}  # fmt: skip
+    for name, fn in references.items():
+        assert check(name, fn).passed, name
+    assert bigram_counts("abab") == {("a", "b"): 2, ("b", "a"): 1}
+    assert cross_entropy([0.5, 0.25]) == 1.5 and cross_entropy([0.5, 0.0]) == math.inf
+    assert math.isclose(add_k(0, 10, 5, 1.0), 1 / 15)
+    assert continuation_count([("san", "francisco")] * 3 + [("in", "york")], "francisco") == 1
+
+
+def test_a_counter_is_accepted_for_bigram_counts():
+    assert check("02.bigram_counts", lambda text: Counter(zip(text, text[1:]))).passed
+
+
+def test_bigram_counts_that_wrap_around_are_caught():
+    text = feedback("02.bigram_counts", lambda t: dict(Counter(zip(t, t[1:] + t[:1]))))
+    assert "for input 'abab'" in text
+
+
+def test_natural_log_instead_of_bits():
+    text = feedback("02.cross_entropy", lambda ps: -sum(math.log(p) for p in ps if p) / len(ps))
+    assert "expected 1.5" in text
+
+
+def test_cross_entropy_that_crashes_on_zero_is_reported_not_raised():
+    text = feedback("02.cross_entropy", lambda ps: -sum(math.log2(p) for p in ps) / len(ps))
+    assert "ValueError" in text and "math domain error" in text
+
+
+def test_add_k_forgetting_the_vocabulary_in_the_denominator():
+    text = feedback("02.add_k", lambda c, n, v, k: (c + k) / (n + k))
+    assert "for inputs 0, 10, 5, 1.0" in text
+
+
+def test_continuation_count_counting_occurrences_instead_of_contexts():
+    text = feedback("02.continuation_count", lambda bigrams, w: sum(r == w for _, r in bigrams))
+    assert "expected 1, got 5" in text
