@@ -219,3 +219,22 @@ def test_text_as_data_notebook_runs_and_plots(jupyterlab, browser):
     assert image.evaluate("img => img.naturalWidth") > 100  # the PNG really decoded and drew
     screenshot(page, "01_text_as_data.png")
     page.close()
+
+
+def test_ngram_sampler_generates_in_the_browser(jupyterlab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, "02_ngram_counting.ipynb", timeout_ms=600_000)
+    assert_no_errors(page)
+    scroll_to_cell(page, cell_index(page, "sampler = NGramSampler("))
+    status = page.locator(".widget-html", has_text="kneser_ney, temperature")
+    status.wait_for(timeout=30_000)
+    assert "n = 4" in status.inner_text()
+    first_sample = page.locator(".widget-html pre").first.inner_text()
+    assert first_sample.startswith("ROMEO:") and len(first_sample) > 100
+    page.locator(".widget-slider .noUi-handle").first.focus()  # the n slider
+    page.keyboard.press("ArrowLeft")
+    page.get_by_role("button", name="Generate").click()
+    page.locator(".widget-html", has_text="n = 3, kneser_ney").wait_for(timeout=60_000)
+    assert page.locator(".widget-html pre").first.inner_text() != first_sample
+    screenshot(page, "02_ngram_counting.png")
+    page.close()

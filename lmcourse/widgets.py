@@ -1,0 +1,103 @@
+"""Interactive front ends (ipywidgets) on the course's models.
+
+Each widget keeps its logic in plain methods (``generate``, ``model``) that tests call without
+a browser, and shows its result in ``HTML`` widgets whose ``value`` is the whole state: nothing
+is printed into an ``Output`` area. Errors in what the learner typed are shown inline, in
+words, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import torch
+
+from lmcourse.ngram import NGramLM
+
+__all__ = ["NGramSampler"]
+
+_SMOOTHINGS = ("kneser_ney", "add_k", "interpolated", "mle")
+
+
+def _error_html(message: str) -> str:
+    return f'<span style="color:#b00020">⚠ {html.escape(message)}</span>'
+
+
+class NGramSampler:
+    """Sample text from character n-gram models of a text: pick n, smoothing, temperature, seed.
+
+    Models are fitted the first time a combination of n and smoothing is asked for, then kept,
+    so moving back to an earlier setting is instant.
+
+    Args:
+        text: the training text (a character model of it, as one sequence).
+        max_n: the largest n offered.
+        prompt: the text the samples continue (the model's context at the start).
+
+    Example::
+
+        NGramSampler(train_text)   # the last expression of a cell shows the widget
+    """
+
+    def __init__(self, text: str, max_n: int = 8, prompt: str = "ROMEO:\n") -> None:
+        self.text = text
+        self._models: dict[tuple[int, str], NGramLM] = {}
+        style = {"description_width": "90px"}
+        self.n = widgets.IntSlider(value=4, min=1, max=max_n, description="n", style=style)
+        self.smoothing = widgets.Dropdown(options=_SMOOTHINGS, description="smoothing", style=style)
+        self.temperature = widgets.FloatSlider(
+            value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", style=style
+        )
+        self.seed = widgets.IntText(value=0, description="seed", style=style)
+        self.length = widgets.IntSlider(
+            value=300, min=10, max=2000, step=10, description="length", style=style
+        )
+        self.prompt = widgets.Textarea(value=prompt, description="prompt", style=style)
+        self.button = widgets.Button(description="Generate", button_style="primary")
+        self.status = widgets.HTML()
+        self.output = widgets.HTML()
+        self.button.on_click(self._on_generate)
+        controls = [self.n, self.smoothing, self.temperature, self.seed, self.length, self.prompt]
+        self.widget = widgets.VBox([*controls, self.button, self.status, self.output])
+
+    def model(self, n: int, smoothing: str) -> NGramLM:
+        """The fitted n-gram model for these settings (fitted once, then cached)."""
+        key = (n, smoothing)
+        if key not in self._models:
+            self._models[key] = NGramLM(n=n, smoothing=smoothing).fit([self.text])
+        return self._models[key]
+
+    def generate(self) -> str:
+        """Sample ``length`` characters with the current settings; raise ValueError on bad input."""
+        lm = self.model(self.n.value, self.smoothing.value)
+        unknown = sorted(set(self.prompt.value) - set(lm.vocab))
+        if unknown:
+            raise ValueError(
+                f"The prompt has characters the model never saw in training: {unknown}. "
+                "Remove them or change the training text."
+            )
+        generator = torch.Generator().manual_seed(self.seed.value)
+        tokens = lm.generate(
+            self.length.value,
+            generator=generator,
+            temperature=self.temperature.value,
+            context=tuple(self.prompt.value),
+        )
+        return self.prompt.value + "".join(tokens)
+
+    def _on_generate(self, _button=None) -> None:
+        self.status.value = "generating…"
+        try:
+            sample = self.generate()
+        except ValueError as err:  # bad settings: say what is wrong, keep the last sample
+            self.status.value = _error_html(str(err))
+            return
+        self.status.value = (
+            f"n = {self.n.value}, {self.smoothing.value}, temperature {self.temperature.value:g}, "
+            f"seed {self.seed.value}"
+        )
+        self.output.value = f"<pre>{html.escape(sample)}</pre>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
