@@ -51,3 +51,28 @@ def test_add_k_forgetting_the_vocabulary_in_the_denominator():
 def test_continuation_count_counting_occurrences_instead_of_contexts():
     text = feedback("02.continuation_count", lambda bigrams, w: sum(r == w for _, r in bigrams))
     assert "expected 1, got 5" in text
+
+
+# --------------------------------------------------------------------------- notebook 03
+
+
+def test_notebook_03_references_pass():
+    from lmcourse.exercises.gradients import context_windows, one_hot, softmax
+
+    for name, fn in [("03.softmax", softmax), ("03.one_hot", one_hot),
+                     ("03.context_windows", context_windows)]:  # fmt: skip
+        assert check(name, fn).passed, name
+    assert softmax([1000.0, 1000.0]) == [0.5, 0.5]
+
+
+def test_softmax_without_the_max_trick_overflows_and_is_reported():
+    text = feedback("03.softmax", lambda z: [math.exp(x) / sum(math.exp(y) for y in z) for x in z])
+    assert "OverflowError" in text
+
+
+def test_context_windows_off_by_one():
+    text = feedback(
+        "03.context_windows",
+        lambda ids, c, s: [([s] * c + ids)[t : t + c] for t in range(len(ids))],
+    )
+    assert "for inputs [5, 6, 7], 2, 0" in text

@@ -13,6 +13,7 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 
 from lmcourse.exercises import (
     counting,  # registers the exercises of notebook 02
+    gradients,  # registers the exercises of notebook 03
     text_as_data,  # registers the exercises of notebook 01
     welcome,  # registers the exercise of notebook 00
 )
@@ -38,6 +39,7 @@ __all__ = [
     "describe",
     "describe_difference",
     "get",
+    "gradients",
     "names",
     "register",
     "show_solution",
