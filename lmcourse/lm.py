@@ -1,0 +1,310 @@
+"""What every language model of the course shares: the loss, evaluation, sampling, n-gram adapter.
+
+Every neural LM has one interface (STYLE.md §3)::
+
+    logits, loss = model(idx, targets)      # idx, targets: (B, T) long; logits: (B, T, V)
+
+``logits[b, t]`` scores the token that follows ``idx[b, :t + 1]``, and ``loss`` is the mean
+cross-entropy over all B·T positions (``None`` without targets). So one ``evaluate``, one
+``generate`` and one training loop (``lmcourse.train``) serve the bigram table through GPT, and
+``NGramModule`` puts a count-based ``NGramLM`` behind the same interface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM, _is_int, _is_real
+from lmcourse.tokenizers import CharTokenizer
+
+__all__ = [
+    "NGramModule",
+    "bits_per_token",
+    "eval_mode",
+    "evaluate",
+    "generate",
+    "lm_loss",
+    "model_device",
+]
+
+
+def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the next-token predictions, in nats.
+
+    ``loss = -(1 / BT) Σ_{b,t} log softmax(logits[b, t])[targets[b, t]]``
+
+    Shapes:
+        logits: (B, T, V); targets: (B, T) long; loss: a scalar.
+
+    Example: two equal logits give each token probability 1/2, so the loss is ln 2::
+
+        >>> loss = lm_loss(torch.zeros(1, 1, 2), torch.tensor([[1]]))
+        >>> round(loss.item(), 6), round(math.log(2), 6)
+        (0.693147, 0.693147)
+    """
+    B, T, V = logits.shape
+    return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer; the CPU if it has neither."""
+    tensor = next(iter([*model.parameters(), *model.buffers()]), None)
+    return torch.device("cpu") if tensor is None else tensor.device
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the ``with``: ``model.eval()`` (dropout off) and no gradients; then the old mode.
+
+    Example::
+
+        >>> model = nn.Dropout(0.5)
+        >>> with eval_mode(model):
+        ...     model.training
+        False
+        >>> model.training
+        True
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _token_tensor(data: torch.Tensor) -> torch.Tensor:
+    data = torch.as_tensor(data)
+    if data.ndim != 1 or data.dtype.is_floating_point or data.dtype == torch.bool:
+        raise ValueError(f"data must be a 1-D tensor of token ids, got {data.dtype} {data.shape}.")
+    if len(data) < 2:
+        raise ValueError(f"data has {len(data)} token(s); a prediction needs at least 2.")
+    return data.long()
+
+
+def _windows(
+    data: torch.Tensor, block_size: int, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of consecutive, non-overlapping windows that cover every prediction once.
+
+    The ``len(data) - 1`` predictions make ``full`` windows of ``block_size`` and a shorter
+    last window (the tail), which comes alone as the last batch.
+    """
+    for name, value in (("block_size", block_size), ("batch_size", batch_size)):
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    full, tail = divmod(len(data) - 1, block_size)
+    x = data[: full * block_size].view(full, block_size)  # (full, T)
+    y = data[1 : full * block_size + 1].view(full, block_size)  # (full, T)
+    for start in range(0, full, batch_size):
+        yield x[start : start + batch_size], y[start : start + batch_size]
+    if tail:
+        end = full * block_size
+        yield data[end : end + tail][None], data[end + 1 :][None]  # (1, tail) each
+
+
+def evaluate(
+    model: nn.Module,
+    data: torch.Tensor,
+    block_size: int,
+    batch_size: int = 64,
+    max_batches: int | None = None,
+    device: str | torch.device | None = None,
+) -> float:
+    """Mean cross-entropy (nats per token) of ``model`` on ``data``: every prediction, once.
+
+    ``data`` is cut into consecutive windows of ``block_size`` tokens that do not overlap
+    (the last one may be shorter), so the result is deterministic: no random batches. Each
+    window starts from scratch, so its first positions see less context than the model could
+    use (an MLP's first ``context - 1``, every position of an RNN started from a zero state, a
+    GPT's whole window). Compare models at the same ``block_size``; a bigger one gives a
+    slightly lower loss for models that use long contexts.
+
+    Args:
+        model: any LM with the ``forward(idx, targets) -> (logits, loss)`` interface.
+        data: 1-D tensor of token ids (at least 2).
+        block_size: T, tokens per window.
+        batch_size: windows per forward pass.
+        max_batches: evaluate only the first ``max_batches`` batches (a quick estimate).
+        device: where to put the batches (default: the model's device; the model must be
+            there already).
+
+    Runs in ``eval_mode``: dropout off, no gradients, the model's mode restored afterwards.
+    """
+    data = _token_tensor(data)
+    device = model_device(model) if device is None else torch.device(device)
+    total, count = 0.0, 0
+    with eval_mode(model):
+        for i, (x, y) in enumerate(_windows(data, block_size, batch_size)):
+            if max_batches is not None and i >= max_batches:
+                break
+            _, loss = model(x.to(device), y.to(device))
+            total += loss.item() * y.numel()  # the loss is a mean: weight it by its size
+            count += y.numel()
+    return total / count
+
+
+def bits_per_token(
+    model: nn.Module,
+    data: torch.Tensor,
+    block_size: int,
+    batch_size: int = 64,
+    max_batches: int | None = None,
+    device: str | torch.device | None = None,
+) -> float:
+    """``evaluate(...) / ln 2``: the same cross-entropy in bits (bits per character for chars)."""
+    return evaluate(model, data, block_size, batch_size, max_batches, device) / math.log(2)
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _check_generate_args(
+    idx: torch.Tensor, max_new_tokens: int, temperature: float, block_size: int | None
+) -> None:
+    if not _is_int(max_new_tokens) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
+    if not _is_real(temperature) or not 0 <= temperature < math.inf:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+    if block_size is not None and (not _is_int(block_size) or block_size < 1):
+        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}.")
+    if idx.ndim != 2 or idx.dtype != torch.long or idx.shape[1] == 0:
+        raise ValueError(
+            f"idx must be a (B, T) long tensor with T >= 1, got {idx.dtype} {tuple(idx.shape)}."
+        )
+
+
+def generate(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    block_size: int | None = None,
+) -> torch.Tensor:
+    """Extend every row of ``idx`` by ``max_new_tokens`` tokens sampled from ``model``.
+
+    At each step the model sees the sequence so far (its last ``block_size`` tokens, if given,
+    for models with a maximum context) and the next token is drawn from
+    ``softmax(logits[:, -1] / temperature)``: the ``P^(1/T)`` rule of
+    ``lmcourse.sampling.sample_from_probs``, for a whole batch at once. Temperature 0 is greedy
+    (the argmax).
+
+    Args:
+        model: any LM with the ``forward(idx, targets) -> (logits, loss)`` interface.
+        idx: the prompts, (B, T) long, on the model's device.
+        max_new_tokens: how many tokens to add (>= 0).
+        temperature: T >= 0; below 1 sharper, above 1 flatter, 0 greedy.
+        generator: a seeded ``torch.Generator`` (on ``idx``'s device, or the CPU) for
+            reproducible samples.
+        block_size: crop the context to its last ``block_size`` tokens (None: no crop).
+
+    Shapes:
+        idx: (B, T) -> (B, T + max_new_tokens), the prompt unchanged at the start.
+    """
+    _check_generate_args(idx, max_new_tokens, temperature, block_size)
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            context = idx if block_size is None else idx[:, -block_size:]  # (B, <= block_size)
+            logits, _ = model(context)  # (B, T, V)
+            logits = logits[:, -1, :]  # (B, V): the prediction after the last token
+            if temperature == 0:
+                next_idx = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            else:
+                probs = F.softmax(logits.float() / temperature, dim=-1)  # (B, V)
+                if generator is not None:
+                    probs = probs.to(generator.device)  # a CPU generator samples on the CPU
+                next_idx = torch.multinomial(probs, 1, generator=generator).to(idx.device)
+            idx = torch.cat([idx, next_idx], dim=1)  # (B, T + 1)
+    return idx
+
+
+# --------------------------------------------------------------------------- n-gram adapter
+
+
+class NGramModule(nn.Module):
+    """A fitted character ``NGramLM`` behind the neural LM interface, over a tokenizer's ids.
+
+    ``logits[b, t] = log P(c | the n-1 characters ending at t)`` for every character c of the
+    tokenizer, so ``evaluate``, ``generate`` and the leaderboard treat it like any network.
+
+    Two things differ from the n-gram model itself:
+
+    - Vocabulary. The n-gram's UNK, BOS and EOS are not characters: their probabilities are
+      dropped and the characters' renormalised. A tokenizer character the n-gram never saw
+      (a digit only in the validation text) is UNK to it; the k such characters share UNK's
+      probability equally (each gets ``P(UNK | c) / k``) before the renormalisation. Where
+      nothing is left (MLE, a context only ever followed by EOS) the row is uniform.
+    - Context. Before the first token of a window the context is padded with BOS, as
+      ``NGramLM`` pads a sentence, so every window is scored as if a text started there.
+      ``NGramLM.cross_entropy([text])`` scores the text as one sequence (BOS only at its start)
+      and also predicts EOS at its end, so its bits per token differ slightly from
+      ``bits_per_token(NGramModule(...), ...)``, which scores exactly the predictions that
+      every neural model makes.
+
+    It has no trainable parameters: it is fitted by counting, not by ``train``.
+
+    Args:
+        ngram_lm: a fitted ``NGramLM`` over characters (``lm.fit([text])``).
+        tokenizer: the ``CharTokenizer`` whose ids the inputs and logits use.
+
+    Shapes:
+        idx, targets: (B, T) long; logits: (B, T, V), V = ``tokenizer.vocab_size``.
+    """
+
+    def __init__(self, ngram_lm: NGramLM, tokenizer: CharTokenizer) -> None:
+        super().__init__()
+        if not isinstance(ngram_lm, NGramLM):
+            raise TypeError(f"ngram_lm must be a fitted NGramLM, got {type(ngram_lm).__name__}.")
+        if not isinstance(tokenizer, CharTokenizer):
+            raise TypeError(f"tokenizer must be a CharTokenizer, got {type(tokenizer).__name__}.")
+        words = [t for t in ngram_lm.vocab if t not in (UNK, BOS, EOS) and len(t) != 1]
+        if words:
+            raise ValueError(
+                f"ngram_lm must be a character model; its vocabulary has {words[0]!r}."
+            )
+        self.ngram_lm, self.tokenizer = ngram_lm, tokenizer
+        # The n-gram id of each tokenizer id; characters the n-gram never saw are UNK to it.
+        self._ngram_ids = np.array([ngram_lm.stoi.get(c, UNK_ID) for c in tokenizer.chars])
+        unknown = self._ngram_ids == UNK_ID
+        self._share = np.where(unknown, 1.0 / max(unknown.sum(), 1), 1.0)  # (V,)
+
+    def _next_char_probs(self, context_ids: tuple[int, ...]) -> np.ndarray:
+        """P(c | context) over the tokenizer's characters, (V,); the context in n-gram ids."""
+        context = [self.ngram_lm.vocab[i] for i in context_ids]
+        p = self.ngram_lm.next_token_probs(context)[self._ngram_ids] * self._share  # (V,)
+        total = p.sum()
+        return p / total if total > 0 else np.full(len(p), 1.0 / len(p))
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T = idx.shape
+        k = self.ngram_lm.n - 1  # context length
+        ids = self._ngram_ids[idx.cpu().numpy()]  # (B, T) n-gram ids
+        bos = self.ngram_lm.stoi.get(BOS, UNK_ID)  # (n = 1 has no BOS, and no context either)
+        padded = np.concatenate([np.full((B, k), bos), ids], axis=1)  # (B, k + T)
+        # position t sees padded[t + 1 : t + k + 1], the k tokens ending at t
+        windows = np.lib.stride_tricks.sliding_window_view(padded, k + 1, axis=1)
+        contexts = windows[:, :, 1:].reshape(B * T, k)  # (B*T, k)
+        # Score each distinct context once: a text has far fewer of them than positions.
+        unique, inverse = np.unique(contexts, axis=0, return_inverse=True)  # (U, k), (B*T,)
+        table = np.stack([self._next_char_probs(tuple(c)) for c in unique.tolist()])  # (U, V)
+        probs = torch.from_numpy(table[inverse.reshape(-1)]).view(B, T, -1)  # (B, T, V)
+        logits = probs.log().float().to(idx.device)  # log 0 = -inf: impossible
+        loss = None if targets is None else lm_loss(logits, targets)
+        return logits, loss
+
+    def extra_repr(self) -> str:
+        return f"n={self.ngram_lm.n}, vocab_size={self.tokenizer.vocab_size}"

@@ -1,0 +1,308 @@
+"""Tests of lmcourse.lm: loss, deterministic evaluation, the n-gram adapter, the sampler."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmcourse.lm import (
+    NGramModule,
+    bits_per_token,
+    eval_mode,
+    evaluate,
+    generate,
+    lm_loss,
+    model_device,
+)
+from lmcourse.mlp import MLPLM, MLPConfig, NeuralBigram
+from lmcourse.ngram import BOS, EOS, UNK, NGramLM
+from lmcourse.tokenizers import CharTokenizer, WordTokenizer
+
+TEXT = (
+    "When forty winters shall besiege thy brow,\n"
+    "And dig deep trenches in thy beauty's field,\n"
+    "Thy youth's proud livery so gazed on now,\n"
+    "Will be a tatter'd weed of small worth held:\n"
+)
+HELD_OUT = "Then being asked, where all thy beauty lies,\n"
+TOKENIZER = CharTokenizer.from_text(TEXT + HELD_OUT)
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _random_bigram(V, seed=0):
+    model = NeuralBigram(V)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(V, V, generator=_gen(seed)))
+    return model
+
+
+def _bigram_nll(model, data):
+    """-mean log P(data[i+1] | data[i]) straight from the table: windows play no part."""
+    log_p = F.log_softmax(model.weight.detach(), dim=-1)
+    return -log_p[data[:-1], data[1:]].mean().item()
+
+
+# ------------------------------------------------------------------------- loss, helpers
+
+
+def test_lm_loss_is_the_flattened_cross_entropy():
+    logits = torch.randn(2, 3, 5, generator=_gen())
+    targets = torch.randint(5, (2, 3), generator=_gen(1))
+    expected = -F.log_softmax(logits, dim=-1).gather(-1, targets[..., None]).mean()
+    torch.testing.assert_close(lm_loss(logits, targets), expected)
+
+
+def test_eval_mode_restores_the_mode_and_disables_gradients():
+    model = nn.Linear(2, 2)
+    for mode in (True, False):
+        model.train(mode)
+        with eval_mode(model):
+            assert not model.training and not torch.is_grad_enabled()
+        assert model.training is mode and torch.is_grad_enabled()
+
+
+def test_model_device():
+    assert model_device(nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(nn.Identity()) == torch.device("cpu")  # no parameters at all
+
+
+# ------------------------------------------------------------------------- evaluate
+
+
+@pytest.mark.parametrize("block_size, batch_size", [(1, 1), (7, 3), (16, 64), (500, 2)])
+def test_evaluate_scores_every_prediction_once(block_size, batch_size):
+    """A bigram's loss does not depend on the windows, so any cut must give the direct value."""
+    data = torch.tensor(TOKENIZER.encode(TEXT))
+    model = _random_bigram(TOKENIZER.vocab_size)
+    loss = evaluate(model, data, block_size, batch_size)
+    assert loss == pytest.approx(_bigram_nll(model, data), rel=1e-5)
+
+
+def test_evaluate_windows_do_not_overlap_and_cover_the_data():
+    data = torch.arange(23) % 5
+
+    class Recorder(NeuralBigram):
+        def forward(self, idx, targets=None):
+            seen.append((idx.clone(), targets.clone()))
+            return super().forward(idx, targets)
+
+    seen = []
+    evaluate(Recorder(5), data, block_size=4, batch_size=2)
+    assert [tuple(x.shape) for x, _ in seen] == [(2, 4), (2, 4), (1, 4), (1, 2)]  # 22 = 5·4 + 2
+    assert torch.equal(torch.cat([x.flatten() for x, _ in seen]), data[:-1])
+    assert torch.equal(torch.cat([y.flatten() for _, y in seen]), data[1:])
+
+
+def test_evaluate_is_deterministic_and_max_batches_takes_the_first():
+    data = torch.tensor(TOKENIZER.encode(TEXT))
+    model = MLPLM(MLPConfig(TOKENIZER.vocab_size), generator=_gen())
+    assert evaluate(model, data, 8) == evaluate(model, data, 8)
+    first = evaluate(model, data, 8, batch_size=4, max_batches=1)
+    assert first == pytest.approx(model(data[:32].view(4, 8), data[1:33].view(4, 8))[1].item())
+
+
+def test_evaluate_uses_eval_mode_and_restores_training_mode():
+    data = torch.tensor(TOKENIZER.encode(TEXT))
+    model = MLPLM(MLPConfig(TOKENIZER.vocab_size, dropout=0.5), generator=_gen())
+    model.train()
+    a, b = evaluate(model, data, 16), evaluate(model, data, 16)
+    assert a == b  # dropout was off
+    assert model.training
+    assert all(p.grad is None for p in model.parameters())
+    model.eval()
+    evaluate(model, data, 16)
+    assert not model.training
+
+
+def test_bits_per_token_is_nats_over_ln2():
+    data = torch.tensor(TOKENIZER.encode(TEXT))
+    model = _random_bigram(TOKENIZER.vocab_size)
+    assert bits_per_token(model, data, 10) == pytest.approx(evaluate(model, data, 10) / math.log(2))
+
+
+@pytest.mark.parametrize(
+    "data, block_size, message",
+    [
+        (torch.zeros(2, 5, dtype=torch.long), 4, "1-D"),
+        (torch.zeros(5), 4, "1-D"),
+        (torch.tensor([3]), 4, "at least 2"),
+        (torch.arange(5), 0, "block_size"),
+    ],
+)
+def test_evaluate_errors(data, block_size, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate(NeuralBigram(5), data, block_size)
+
+
+# ------------------------------------------------------------------------- NGramModule
+
+
+def _fitted(n=3, **kwargs):
+    return NGramLM(n=n, **kwargs).fit([TEXT])
+
+
+def _direct_nll(lm, text, context_start=0):
+    """-mean log P(next char | context), with the n-gram's UNK, BOS and EOS dropped."""
+    total = 0.0
+    for t in range(len(text) - 1):
+        history = [BOS] * (lm.n - 1) + list(text[context_start : t + 1])
+        context = history[len(history) - (lm.n - 1) :]
+        specials = [s for s in (UNK, BOS, EOS) if s in lm.stoi]  # a unigram model has no BOS
+        dropped = sum(lm.prob(special, context) for special in specials)
+        total -= math.log(lm.prob(text[t + 1], context) / (1 - dropped))
+    return total / (len(text) - 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_ngram_module_loss_equals_the_renormalised_ngram_probabilities(n):
+    lm = _fitted(n)
+    tok = CharTokenizer.from_text(TEXT)
+    module = NGramModule(lm, tok)
+    ids = torch.tensor(tok.encode(TEXT))
+    logits, loss = module(ids[None, :-1], ids[None, 1:])
+    assert logits.shape == (1, len(TEXT) - 1, tok.vocab_size)
+    assert loss.item() == pytest.approx(_direct_nll(lm, TEXT), rel=1e-5)
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(1, len(TEXT) - 1))
+
+
+def test_ngram_module_with_evaluate_restarts_the_context_in_each_window():
+    lm = _fitted(3)
+    tok = CharTokenizer.from_text(TEXT)
+    module = NGramModule(lm, tok)
+    ids = torch.tensor(tok.encode(TEXT))
+    assert evaluate(module, ids, block_size=len(TEXT)) == pytest.approx(_direct_nll(lm, TEXT))
+    # two windows: the second one's context starts (with BOS padding) at its own first token
+    half = (len(TEXT) - 1) // 2
+    first, second = TEXT[: half + 1], TEXT[half:]
+    expected = (_direct_nll(lm, first) * half + _direct_nll(lm, second) * (len(second) - 1)) / (
+        len(TEXT) - 1
+    )
+    assert evaluate(module, ids, block_size=half) == pytest.approx(expected, rel=1e-5)
+
+
+def test_characters_unknown_to_the_ngram_share_unk():
+    lm = _fitted(2)
+    tok = CharTokenizer(sorted(set(TEXT)) + ["#", "@"])  # two characters the n-gram never saw
+    module = NGramModule(lm, tok)
+    idx = torch.tensor([tok.encode("th#")])
+    probs = module(idx)[0][0].exp()  # (T, V)
+    for t, context in enumerate(["t", "h", UNK]):  # '#' is UNK to the n-gram
+        p_unk = lm.prob(UNK, [context])
+        z = 1 - lm.prob(BOS, [context]) - lm.prob(EOS, [context])  # UNK is shared, not dropped
+        for c in "#@":
+            assert probs[t, tok.stoi[c]].item() == pytest.approx(p_unk / 2 / z, rel=1e-5)
+        assert probs[t, tok.stoi["e"]].item() == pytest.approx(lm.prob("e", [context]) / z, 1e-5)
+
+
+def test_ngram_module_has_no_parameters_and_a_helpful_repr():
+    module = NGramModule(_fitted(3), TOKENIZER)
+    assert list(module.parameters()) == []
+    assert "n=3" in repr(module)
+
+
+def test_ngram_module_generates_like_the_ngram():
+    lm = _fitted(3, smoothing="mle")
+    tok = CharTokenizer.from_text(TEXT)
+    module = NGramModule(lm, tok)
+    prompt = torch.tensor([tok.encode("Wh")])
+    a = generate(module, prompt, 30, generator=_gen(1), block_size=2)
+    b = generate(module, prompt, 30, generator=_gen(1), block_size=2)
+    assert torch.equal(a, b) and a.shape == (1, 32)
+    # every sampled trigram was seen in training: MLE gives unseen ones probability 0
+    sample = tok.decode(a[0])
+    assert all(sample[i : i + 3] in TEXT for i in range(len(sample) - 2)), sample
+    # greedy: the argmax of the n-gram's own next_token_probs, step by step
+    greedy = tok.decode(generate(module, prompt, 10, temperature=0)[0])
+    for i in range(2, len(greedy)):
+        probs = lm.next_token_probs(list(greedy[i - 2 : i]))
+        probs[[lm.stoi[s] for s in (UNK, BOS, EOS)]] = 0
+        assert greedy[i] == lm.vocab[int(np.argmax(probs))]
+
+
+def test_ngram_module_errors():
+    with pytest.raises(ValueError, match="not been trained"):
+        NGramModule(NGramLM(n=2), TOKENIZER)
+    with pytest.raises(TypeError, match="CharTokenizer"):
+        NGramModule(_fitted(2), WordTokenizer.from_text(TEXT))
+    words = NGramLM(n=2).fit([WordTokenizer.split(TEXT)])
+    with pytest.raises(ValueError, match="character model"):
+        NGramModule(words, TOKENIZER)
+
+
+# ------------------------------------------------------------------------- generate
+
+
+def _cycle_bigram(V, strength=20.0):
+    """A bigram that almost surely follows token i with i + 1 (mod V)."""
+    model = NeuralBigram(V)
+    with torch.no_grad():
+        model.weight[torch.arange(V), (torch.arange(V) + 1) % V] = strength
+    return model
+
+
+def test_generate_keeps_the_prompt_and_follows_greedy_argmax():
+    model = _cycle_bigram(5, strength=1.0)
+    out = generate(model, torch.tensor([[0], [3]]), 6, temperature=0)
+    assert out.tolist() == [[0, 1, 2, 3, 4, 0, 1], [3, 4, 0, 1, 2, 3, 4]]
+    assert generate(model, torch.tensor([[2, 4]]), 0).tolist() == [[2, 4]]
+
+
+def test_seeded_generate_is_deterministic():
+    model = MLPLM(MLPConfig(vocab_size=9), generator=_gen())
+    prompt = torch.zeros(3, 2, dtype=torch.long)
+    a = generate(model, prompt, 20, generator=_gen(5))
+    assert torch.equal(a, generate(model, prompt, 20, generator=_gen(5)))
+    assert not torch.equal(a, generate(model, prompt, 20, generator=_gen(6)))
+
+
+def test_generate_samples_from_softmax_of_logits_over_temperature():
+    model = NeuralBigram(3)
+    with torch.no_grad():
+        model.weight[0] = torch.tensor([0.0, math.log(2), math.log(7)])  # P = 0.1, 0.2, 0.7
+    prompt = torch.zeros(20_000, 1, dtype=torch.long)
+    for temperature, expected in [(1.0, [0.1, 0.2, 0.7]), (0.5, [1 / 54, 4 / 54, 49 / 54])]:
+        out = generate(model, prompt, 1, temperature=temperature, generator=_gen(2))[:, 1]
+        share = torch.bincount(out, minlength=3) / len(out)
+        torch.testing.assert_close(share, torch.tensor(expected), atol=0.01, rtol=0)
+
+
+def test_generate_crops_the_context_to_block_size():
+    class Short(NeuralBigram):
+        def forward(self, idx, targets=None):
+            assert idx.shape[1] <= 4, idx.shape
+            return super().forward(idx, targets)
+
+    out = generate(Short(6), torch.zeros(1, 10, dtype=torch.long), 5, block_size=4)
+    assert out.shape == (1, 15)
+    with pytest.raises(AssertionError):
+        generate(Short(6), torch.zeros(1, 10, dtype=torch.long), 1)
+
+
+def test_generate_restores_training_mode():
+    model = MLPLM(MLPConfig(vocab_size=5, dropout=0.1), generator=_gen())
+    generate(model, torch.zeros(1, 1, dtype=torch.long), 3, generator=_gen())
+    assert model.training
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_new_tokens": -1}, "max_new_tokens"),
+        ({"max_new_tokens": 2.0}, "max_new_tokens"),
+        ({"temperature": -0.5}, "temperature"),
+        ({"temperature": math.inf}, "temperature"),
+        ({"block_size": 0}, "block_size"),
+        ({"idx": torch.zeros(3, dtype=torch.long)}, "idx"),
+        ({"idx": torch.zeros(1, 2)}, "idx"),
+    ],
+)
+def test_generate_errors(kwargs, message):
+    arguments = {"idx": torch.zeros(1, 1, dtype=torch.long), "max_new_tokens": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        generate(NeuralBigram(3), **arguments)

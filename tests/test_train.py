@@ -1,0 +1,208 @@
+"""Tests of lmcourse.train: config checks, History, reproducibility, clipping, any LM."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from lmcourse.data import get_batch, train_val_split
+from lmcourse.lm import NGramModule
+from lmcourse.mlp import MLPLM, MLPConfig, NeuralBigram
+from lmcourse.ngram import NGramLM
+from lmcourse.tokenizers import CharTokenizer
+from lmcourse.train import (
+    History,
+    TrainConfig,
+    configure_optimizer,
+    estimate_loss,
+    train,
+    train_step,
+)
+
+TEXT = "To be, or not to be, that is the question:\n" * 20
+TOKENIZER = CharTokenizer.from_text(TEXT)
+TRAIN, VAL = train_val_split(torch.tensor(TOKENIZER.encode(TEXT)), 0.2)
+V = TOKENIZER.vocab_size
+CONFIG = TrainConfig(
+    max_steps=7,
+    batch_size=4,
+    block_size=8,
+    learning_rate=0.05,
+    eval_interval=3,
+    eval_batches=2,
+    device="cpu",
+)
+
+
+def _mlp(dropout=0.0, seed=0):
+    config = MLPConfig(V, context=3, embedding_dim=4, hidden_size=16, dropout=dropout)
+    return MLPLM(config, generator=torch.Generator().manual_seed(seed))
+
+
+def _losses(history):
+    return (history.steps, history.train_loss, history.val_loss, history.step_loss)
+
+
+# ------------------------------------------------------------------------- TrainConfig
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("max_steps", 0),
+        ("batch_size", 2.0),
+        ("block_size", -1),
+        ("eval_interval", 0),
+        ("eval_batches", True),
+        ("learning_rate", 0),
+        ("learning_rate", math.nan),
+        ("weight_decay", -0.1),
+        ("grad_clip", 0.0),
+        ("grad_clip", "1"),
+        ("device", 0),
+        ("seed", -1),
+    ],
+)
+def test_config_errors_name_the_field_and_value(field, value):
+    with pytest.raises(ValueError, match=rf"^{field} must .*got {value!r}"):
+        TrainConfig(**{field: value})
+
+
+def test_config_is_frozen_and_accepts_no_clipping():
+    assert TrainConfig(grad_clip=None).grad_clip is None
+    with pytest.raises(AttributeError):
+        CONFIG.max_steps = 3
+
+
+# ------------------------------------------------------------------------- train
+
+
+def test_history_records_every_step_and_each_evaluation():
+    history = train(NeuralBigram(V), TRAIN, VAL, CONFIG, progress=False)
+    assert isinstance(history, History)
+    assert history.steps == [0, 3, 6, 7]  # before training, every 3 steps, and at the end
+    assert len(history.train_loss) == len(history.val_loss) == 4
+    assert len(history.step_loss) == len(history.grad_norm) == len(history.lr) == 7
+    # a fresh bigram table is uniform: the loss before training is exactly ln V
+    assert history.train_loss[0] == pytest.approx(math.log(V))
+    assert history.val_loss[0] == pytest.approx(math.log(V))
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert history.lr == [CONFIG.learning_rate] * 7
+    assert all(norm > 0 for norm in history.grad_norm)
+    assert history.seconds > 0 and history.tokens_per_second > 0
+
+
+def test_mlp_learns_a_repetitive_text():
+    config = TrainConfig(
+        max_steps=60,
+        batch_size=8,
+        block_size=16,
+        learning_rate=0.01,
+        eval_interval=30,
+        eval_batches=2,
+        device="cpu",
+    )
+    history = train(_mlp(), TRAIN, VAL, config, progress=False)
+    assert history.val_loss[-1] < 0.6 * history.val_loss[0]
+
+
+def test_seeded_runs_are_reproducible_even_with_dropout():
+    model = _mlp(dropout=0.3)
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    history_a = train(a, TRAIN, VAL, CONFIG, progress=False)
+    history_b = train(b, TRAIN, VAL, CONFIG, progress=False)
+    assert _losses(history_a) == _losses(history_b)
+    assert history_a.grad_norm == history_b.grad_norm
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    seed_1 = TrainConfig(**{**vars(CONFIG), "seed": 1})
+    other = train(copy.deepcopy(model), TRAIN, VAL, seed_1, progress=False)
+    assert other.step_loss != history_a.step_loss
+
+
+def test_the_default_generator_is_seeded_with_config_seed():
+    model = _mlp()
+    a = train(copy.deepcopy(model), TRAIN, VAL, CONFIG, progress=False)
+    gen = torch.Generator().manual_seed(CONFIG.seed)
+    b = train(copy.deepcopy(model), TRAIN, VAL, CONFIG, generator=gen, progress=False)
+    assert _losses(a) == _losses(b)
+
+
+def test_train_leaves_the_global_random_state_alone():
+    model = _mlp(dropout=0.3)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    train(model, TRAIN, VAL, CONFIG, progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_evaluating_more_often_does_not_change_training():
+    model = _mlp(dropout=0.3)
+    often = TrainConfig(**{**vars(CONFIG), "eval_interval": 1, "eval_batches": 3})
+    a = train(copy.deepcopy(model), TRAIN, VAL, CONFIG, progress=False)
+    b = train(copy.deepcopy(model), TRAIN, VAL, often, progress=False)
+    assert a.step_loss == b.step_loss
+    assert b.steps == list(range(8))
+
+
+def test_recorded_grad_norm_is_the_norm_before_clipping():
+    model = _mlp()
+    config = TrainConfig(**{**vars(CONFIG), "grad_clip": 1e-3})
+    reference = copy.deepcopy(model)
+    history = train(model, TRAIN, VAL, config, progress=False)
+    # the first step by hand: the same batch (the generator seeded with the seed) and gradient
+    x, y = get_batch(TRAIN, 4, 8, torch.Generator().manual_seed(config.seed))
+    reference(x, y)[1].backward()
+    norm = torch.cat([p.grad.flatten() for p in reference.parameters()]).norm().item()
+    assert history.grad_norm[0] == pytest.approx(norm, rel=1e-5)
+    assert norm > 1e-3
+
+
+def test_train_step_clips_the_gradient_to_grad_clip():
+    model = NeuralBigram(V)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    x, y = get_batch(TRAIN, 4, 8, torch.Generator().manual_seed(0))
+    loss, norm = train_step(model, optimizer, x, y, grad_clip=0.01)
+    assert loss == pytest.approx(math.log(V)) and norm > 0.01
+    assert model.weight.grad.norm().item() == pytest.approx(0.01, rel=1e-4)
+    assert model.weight.norm().item() == pytest.approx(0.01, rel=1e-4)  # W = 0 - 1.0 · g
+
+
+def test_weight_decay_applies_to_matrices_only():
+    optimizer = configure_optimizer(_mlp(), TrainConfig(weight_decay=0.1))
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decayed["params"])  # embeddings and linear weights
+    assert all(p.dim() == 1 for p in plain["params"])  # biases
+    assert len(decayed["params"]) + len(plain["params"]) == 5
+
+
+def test_estimate_loss_uses_eval_mode_and_its_generator():
+    model = _mlp(dropout=0.5)
+    a = estimate_loss(model, VAL, CONFIG, torch.Generator().manual_seed(4))
+    b = estimate_loss(model, VAL, CONFIG, torch.Generator().manual_seed(4))
+    assert a == b and model.training
+
+
+def test_models_without_trainable_parameters_are_refused():
+    ngram = NGramModule(NGramLM(n=2).fit([TEXT]), TOKENIZER)
+    with pytest.raises(ValueError, match="NGramModule has no trainable parameters"):
+        train(ngram, TRAIN, VAL, CONFIG, progress=False)
+    frozen = NeuralBigram(V).requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train(frozen, TRAIN, VAL, CONFIG, progress=False)
+
+
+def test_train_errors():
+    with pytest.raises(TypeError, match="TrainConfig"):
+        train(NeuralBigram(V), TRAIN, VAL, {"max_steps": 3})
+    too_long = TrainConfig(**{**vars(CONFIG), "block_size": len(VAL)})
+    with pytest.raises(ValueError, match="block_size"):
+        train(NeuralBigram(V), TRAIN, VAL, too_long, progress=False)
+
+
+def test_progress_bar_shows_loss_and_speed(capsys):
+    train(NeuralBigram(V), TRAIN, VAL, TrainConfig(**{**vars(CONFIG), "max_steps": 2}))
+    err = capsys.readouterr().err
+    assert "loss=" in err and "tok_s=" in err
