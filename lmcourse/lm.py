@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM, _is_int, _is_real
+from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM
 from lmcourse.tokenizers import CharTokenizer
+from lmcourse.utils import is_int, is_real
 
 __all__ = [
     "NGramModule",
@@ -102,7 +103,7 @@ def _windows(
     last window (the tail), which comes alone as the last batch.
     """
     for name, value in (("block_size", block_size), ("batch_size", batch_size)):
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     full, tail = divmod(len(data) - 1, block_size)
     x = data[: full * block_size].view(full, block_size)  # (full, T)
@@ -173,11 +174,11 @@ def bits_per_token(
 def _check_generate_args(
     idx: torch.Tensor, max_new_tokens: int, temperature: float, block_size: int | None
 ) -> None:
-    if not _is_int(max_new_tokens) or max_new_tokens < 0:
+    if not is_int(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
-    if not _is_real(temperature) or not 0 <= temperature < math.inf:
+    if not is_real(temperature) or not 0 <= temperature < math.inf:
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
-    if block_size is not None and (not _is_int(block_size) or block_size < 1):
+    if block_size is not None and (not is_int(block_size) or block_size < 1):
         raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}.")
     if idx.ndim != 2 or idx.dtype != torch.long or idx.shape[1] == 0:
         raise ValueError(

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse.lm import lm_loss
-from lmcourse.ngram import _is_int, _is_real
+from lmcourse.utils import is_int, is_real
 
 __all__ = ["MLPLM", "MLPConfig", "NeuralBigram"]
 
@@ -50,7 +50,7 @@ class NeuralBigram(nn.Module):
 
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
-        if not _is_int(vocab_size) or vocab_size < 1:
+        if not is_int(vocab_size) or vocab_size < 1:
             raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}.")
         self.vocab_size = vocab_size
         self.weight = nn.Parameter(torch.zeros(vocab_size, vocab_size))  # (V, V)
@@ -91,9 +91,9 @@ class MLPConfig:
     def __post_init__(self) -> None:
         for field in ("vocab_size", "context", "embedding_dim", "hidden_size"):
             value = getattr(self, field)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
-        if not _is_real(self.dropout) or not 0 <= self.dropout < 1:
+        if not is_real(self.dropout) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
 
 

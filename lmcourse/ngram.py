@@ -50,20 +50,13 @@ from lmcourse.ngram_counts import (
     training_tokens,
 )
 from lmcourse.sampling import sample_from_probs
+from lmcourse.utils import is_int, is_real
 
 __all__ = ["BOS", "EOS", "SMOOTHINGS", "UNK", "NGramConfig", "NGramLM"]
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 UNK_ID = 0
 SMOOTHINGS = ("mle", "add_k", "interpolated", "kneser_ney")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -80,11 +73,11 @@ class NGramConfig:
 
     def __post_init__(self) -> None:
         rules = {  # field: (is it valid?, what it must be)
-            "n": (_is_int(self.n) and self.n >= 1, "an integer >= 1 (the n of n-gram)"),
+            "n": (is_int(self.n) and self.n >= 1, "an integer >= 1 (the n of n-gram)"),
             "smoothing": (self.smoothing in SMOOTHINGS, f"one of {SMOOTHINGS}"),
-            "k": (_is_real(self.k) and 0 < self.k < math.inf, "a number > 0 (k=1 is Laplace)"),
-            "discount": (_is_real(self.discount) and 0 <= self.discount < 1, "in [0, 1)"),
-            "min_count": (_is_int(self.min_count) and self.min_count >= 1, "an integer >= 1"),
+            "k": (is_real(self.k) and 0 < self.k < math.inf, "a number > 0 (k=1 is Laplace)"),
+            "discount": (is_real(self.discount) and 0 <= self.discount < 1, "in [0, 1)"),
+            "min_count": (is_int(self.min_count) and self.min_count >= 1, "an integer >= 1"),
             "nltk_compat": (isinstance(self.nltk_compat, bool), "True or False"),
         }
         for field, (valid, rule) in rules.items():
@@ -286,9 +279,9 @@ class NGramLM:
         (argmax); otherwise each step samples from ``P ** (1/T)``, renormalised.
         """
         self._check_fitted()
-        if not _is_int(max_tokens) or max_tokens < 0:
+        if not is_int(max_tokens) or max_tokens < 0:
             raise ValueError(f"max_tokens must be an integer >= 0, got {max_tokens!r}.")
-        if not _is_real(temperature) or not 0 <= temperature < math.inf:
+        if not is_real(temperature) or not 0 <= temperature < math.inf:
             raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
         history, out = [BOS] * (self.n - 1) + list(context), []
         for _ in range(max_tokens):

@@ -23,8 +23,7 @@ from tqdm.auto import tqdm
 
 from lmcourse.data import get_batch
 from lmcourse.lm import eval_mode
-from lmcourse.ngram import _is_int, _is_real
-from lmcourse.utils import get_device
+from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
     "History",
@@ -68,15 +67,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "block_size", "eval_interval", "eval_batches"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
         lr, decay, clip = self.learning_rate, self.weight_decay, self.grad_clip
         rules = {  # field: (is it valid?, what it must be)
-            "learning_rate": (_is_real(lr) and 0 < lr < math.inf, "a number > 0"),
-            "weight_decay": (_is_real(decay) and 0 <= decay < math.inf, "a number >= 0"),
-            "grad_clip": (clip is None or (_is_real(clip) and 0 < clip < math.inf), "None or > 0"),
+            "learning_rate": (is_real(lr) and 0 < lr < math.inf, "a number > 0"),
+            "weight_decay": (is_real(decay) and 0 <= decay < math.inf, "a number >= 0"),
+            "grad_clip": (clip is None or (is_real(clip) and 0 < clip < math.inf), "None or > 0"),
             "device": (self.device is None or isinstance(self.device, str), "None or a string"),
-            "seed": (_is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
+            "seed": (is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
         }
         for name, (valid, rule) in rules.items():
             if not valid:

