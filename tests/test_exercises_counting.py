@@ -76,3 +76,20 @@ def test_context_windows_off_by_one():
         lambda ids, c, s: [([s] * c + ids)[t : t + c] for t in range(len(ids))],
     )
     assert "for inputs [5, 6, 7], 2, 0" in text
+
+
+# --------------------------------------------------------------------------- notebook 04
+
+
+def test_notebook_04_references_pass_and_mistakes_are_named():
+    import torch
+
+    from lmcourse.exercises.recurrence import clip_by_norm, rnn_step
+
+    assert check("04.rnn_step", rnn_step).passed and check("04.clip_by_norm", clip_by_norm).passed
+    text = feedback("04.rnn_step", lambda x, h, wi, wh: torch.tanh(x @ wi + h @ wh))
+    assert "RuntimeError" in text or "shape" in text  # forgot the transposes
+    text = feedback(
+        "04.clip_by_norm", lambda g, m: [x * m / math.sqrt(sum(y * y for y in g) or 1) for x in g]
+    )
+    assert "for inputs [0.3, 0.4], 1.0" in text  # scaled up a gradient that was short enough

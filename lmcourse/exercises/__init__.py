@@ -14,6 +14,7 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 from lmcourse.exercises import (
     counting,  # registers the exercises of notebook 02
     gradients,  # registers the exercises of notebook 03
+    recurrence,  # registers the exercises of notebook 04
     text_as_data,  # registers the exercises of notebook 01
     welcome,  # registers the exercise of notebook 00
 )
@@ -41,6 +42,7 @@ __all__ = [
     "get",
     "gradients",
     "names",
+    "recurrence",
     "register",
     "show_solution",
     "text_as_data",
