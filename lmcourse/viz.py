@@ -1,11 +1,12 @@
-"""Plots of the course: loss curves (more to come: heatmaps, coloured-text activations).
+"""Plots of the course: loss curves and coloured-text activations (heatmaps to come).
 
-Every function draws on a matplotlib ``Axes`` (a new figure unless ``ax=`` is given) and
+Every plotting function draws on a matplotlib ``Axes`` (a new figure unless ``ax=`` is given) and
 returns it, so a notebook can add to the plot or put several side by side.
 """
 
 from __future__ import annotations
 
+import html
 import math
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,7 @@ from matplotlib.axes import Axes
 
 from lmcourse.train import History
 
-__all__ = ["LOSS_METRICS", "plot_history"]
+__all__ = ["LOSS_METRICS", "colored_text", "plot_history"]
 
 #: The losses of a ``History`` that ``plot_history`` draws, with their names on the plot.
 LOSS_METRICS = {
@@ -71,3 +72,33 @@ def plot_history(
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def colored_text(text: str, values, vmin: float = -1.0, vmax: float = 1.0) -> str:
+    """HTML that shows ``text`` with each character's background coloured by its value.
+
+    Blue for values near ``vmin``, white near the middle, red near ``vmax`` (matplotlib's
+    ``coolwarm``); the exact value appears when the mouse rests on a character. Display it with
+    ``IPython.display.HTML(colored_text(...))``.
+
+    Args:
+        text: the characters, one value each.
+        values: a sequence of floats (list, array or 1-D tensor), same length as ``text``.
+
+    Example::
+
+        colored_text("to be", torch.tanh(cell_state[:, 7]))
+    """
+    values = [float(v) for v in values]
+    if len(values) != len(text):
+        raise ValueError(f"text has {len(text)} characters but values has {len(values)} entries.")
+    cmap = plt.get_cmap("coolwarm")
+    spans = []
+    for char, value in zip(text, values):
+        share = min(max((value - vmin) / (vmax - vmin), 0.0), 1.0)
+        r, g, b, _ = (int(255 * c) for c in cmap(share))
+        shown = {"\n": "↵<br>", " ": "&nbsp;"}.get(char, html.escape(char))
+        spans.append(
+            f'<span style="background:rgb({r},{g},{b})" title="{value:.3f}">{shown}</span>'
+        )
+    return '<div style="font-family:monospace;line-height:1.6">' + "".join(spans) + "</div>"

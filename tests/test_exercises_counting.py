@@ -93,3 +93,25 @@ def test_notebook_04_references_pass_and_mistakes_are_named():
         "04.clip_by_norm", lambda g, m: [x * m / math.sqrt(sum(y * y for y in g) or 1) for x in g]
     )
     assert "for inputs [0.3, 0.4], 1.0" in text  # scaled up a gradient that was short enough
+
+
+# --------------------------------------------------------------------------- notebook 05
+
+
+def test_notebook_05_references_match_torch_and_mistakes_are_named():
+    import torch
+
+    from lmcourse.exercises.gates import lstm_cell_update, lstm_params
+
+    assert check("05.lstm_params", lstm_params).passed
+    assert check("05.lstm_cell_update", lstm_cell_update).passed
+    for args in [(10, 20), (10, 20, 2), (64, 128, 3)]:
+        reference = sum(p.numel() for p in torch.nn.LSTM(*args).parameters())
+        assert lstm_params(*args) == reference
+    text = feedback("05.lstm_params", lambda c, h, layers=1: 4 * (c * h + h * h + 2 * h) * layers)
+    assert "for inputs 10, 20, 2" in text  # later layers read H, not C
+    text = feedback(
+        "05.lstm_cell_update",
+        lambda c, i, f, g: [i_ * c_ + f_ * g_ for c_, i_, f_, g_ in zip(c, i, f, g)],
+    )
+    assert "expected" in text

@@ -71,3 +71,24 @@ def test_draws_on_the_given_axes():
 def test_errors(histories, metric, error):
     with pytest.raises(error):
         plot_history(histories, metric=metric)
+
+
+def test_colored_text_one_span_per_character_with_its_value():
+    from lmcourse.viz import colored_text
+
+    out = colored_text("a <b\n", [-1.0, 0.0, 1.0, 0.5, 2.0])
+    assert out.count("<span") == 5
+    assert "&lt;" in out and "↵<br>" in out  # escaped, and the newline visible
+    assert 'title="-1.000"' in out and 'title="2.000"' in out
+    assert "rgb(58,76,192)" in out  # coolwarm's blue end for vmin
+    blue, red = out.split("<span")[1], out.split("<span")[3]
+    assert blue != red
+
+
+def test_colored_text_needs_one_value_per_character():
+    import pytest
+
+    from lmcourse.viz import colored_text
+
+    with pytest.raises(ValueError, match="3 characters but values has 2"):
+        colored_text("abc", [0.1, 0.2])

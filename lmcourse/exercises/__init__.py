@@ -13,6 +13,7 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 
 from lmcourse.exercises import (
     counting,  # registers the exercises of notebook 02
+    gates,  # registers the exercises of notebook 05
     gradients,  # registers the exercises of notebook 03
     recurrence,  # registers the exercises of notebook 04
     text_as_data,  # registers the exercises of notebook 01
@@ -39,6 +40,7 @@ __all__ = [
     "counting",
     "describe",
     "describe_difference",
+    "gates",
     "get",
     "gradients",
     "names",
