@@ -1,0 +1,335 @@
+"""GPT: a decoder-only transformer, read top to bottom, numerically equal to Hugging Face's GPT-2.
+
+    x = wte[idx] + wpe[0..T-1]                       token + position embeddings   (B, T, C)
+    for each of the L blocks:
+        x = x + attn(ln_1(x))                        causal self-attention, H heads
+        x = x + mlp(ln_2(x))                         C -> 4C -> GELU -> C
+    logits = ln_f(x) @ wteᵀ                          the output head shares wte    (B, T, V)
+
+Pre-LayerNorm blocks (the norm before each sub-layer, as in GPT-2), residual connections,
+dropout, and the output head tied to the token embedding (Press & Wolf, 2017). The parameter
+names are GPT-2's (``transformer.h.0.attn.c_attn.weight``, ...), so ``GPT.from_hf_gpt2`` is a
+weight copy (with a transpose: GPT-2 stores its linear layers as ``Conv1D``, (in, out)).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmcourse.attention import CausalSelfAttention, LearnedPositions
+from lmcourse.lm import lm_loss
+from lmcourse.utils import is_int, is_real
+
+__all__ = [
+    "GPT",
+    "GPT2_CONFIGS",
+    "GPT3_CONFIGS",
+    "GPTConfig",
+    "PretrainedUnavailableError",
+    "num_params",
+]
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """The size of a ``GPT``.
+
+    Args:
+        vocab_size: V, the number of distinct tokens.
+        block_size: the context, the most tokens the model sees at once (T <= block_size).
+        n_layer: L, the number of transformer blocks.
+        n_head: H, attention heads per block; each has D = n_embd / n_head channels.
+        n_embd: C, the width of the model.
+        dropout: dropout probability in [0, 1) on embeddings, attention and residual branches.
+        bias: biases in the linear layers and LayerNorms (GPT-2 has them).
+
+    Example::
+
+        >>> GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128).head_size
+        32
+        >>> GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=3, n_embd=128)
+        Traceback (most recent call last):
+        ...
+        ValueError: n_embd must be a multiple of n_head: 128 is not divisible by 3.
+    """
+
+    vocab_size: int
+    block_size: int
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+
+    def __post_init__(self) -> None:
+        for field in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, field)
+            if not is_int(value) or value < 1:
+                raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd must be a multiple of n_head: {self.n_embd} is not divisible by "
+                f"{self.n_head}."
+            )
+        if not is_real(self.dropout) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be True or False, got {self.bias!r}.")
+
+    @property
+    def head_size(self) -> int:
+        """D = C / H, the channels of one attention head."""
+        return self.n_embd // self.n_head
+
+
+def _sizes(n_layer: int, n_embd: int, n_head: int, block_size: int, vocab_size: int) -> dict:
+    return dict(
+        n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size, vocab_size=vocab_size
+    )
+
+
+#: The GPT-2 family as Hugging Face publishes it (``GPT.from_pretrained`` loads these).
+GPT2_CONFIGS = {
+    "gpt2": GPTConfig(**_sizes(12, 768, 12, 1024, 50257)),
+    "gpt2-medium": GPTConfig(**_sizes(24, 1024, 16, 1024, 50257)),
+    "gpt2-large": GPTConfig(**_sizes(36, 1280, 20, 1024, 50257)),
+    "gpt2-xl": GPTConfig(**_sizes(48, 1600, 25, 1024, 50257)),
+}
+
+#: The eight models of the GPT-3 paper's Table 2.1 (Brown et al., 2020): context 2048, the GPT-2
+#: vocabulary. Two rows of the table do not add up, and follow d_model here: GPT-3 XL prints
+#: 24 heads of 128 (3072 ≠ d_model 2048; 16 heads of 128 fit) and GPT-3 13B prints d_model 5140
+#: (40 heads of 128 = 5120). Notebook 07 shows that these choices reproduce the printed sizes.
+GPT3_CONFIGS = {
+    "gpt3-small": GPTConfig(**_sizes(12, 768, 12, 2048, 50257)),
+    "gpt3-medium": GPTConfig(**_sizes(24, 1024, 16, 2048, 50257)),
+    "gpt3-large": GPTConfig(**_sizes(24, 1536, 16, 2048, 50257)),
+    "gpt3-xl": GPTConfig(**_sizes(24, 2048, 16, 2048, 50257)),
+    "gpt3-2.7b": GPTConfig(**_sizes(32, 2560, 32, 2048, 50257)),
+    "gpt3-6.7b": GPTConfig(**_sizes(32, 4096, 32, 2048, 50257)),
+    "gpt3-13b": GPTConfig(**_sizes(40, 5120, 40, 2048, 50257)),
+    "gpt3-175b": GPTConfig(**_sizes(96, 12288, 96, 2048, 50257)),
+}
+
+
+def num_params(config: GPTConfig) -> int:
+    """The number of parameters of ``GPT(config)``, from the shapes alone.
+
+    With b = 1 if ``config.bias`` else 0, per block: two LayerNorms (2·(C + bC)), attention
+    (C·3C + 3bC for q, k, v; C·C + bC for the output), MLP (C·4C + 4bC, 4C·C + bC); then the
+    embeddings V·C + T·C and the final LayerNorm C + bC. The output head is ``wte``: counted once.
+
+        N = V·C + T·C + L·(12C² + 13bC + 2C) + C + bC  ≈  12·L·C²  for large models
+
+    Example: GPT-2 small, as Hugging Face counts it::
+
+        >>> num_params(GPT2_CONFIGS["gpt2"])
+        124439808
+    """
+    V, T, L, C, b = config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias
+    per_block = 2 * (C + b * C) + (3 * C * C + 3 * b * C) + (C * C + b * C)  # norms, attention
+    per_block += (4 * C * C + 4 * b * C) + (4 * C * C + b * C)  # the MLP
+    return V * C + T * C + L * per_block + (C + b * C)
+
+
+class MLP(nn.Module):
+    """The feed-forward half of a block: ``dropout(c_proj(GELU(c_fc(x))))``, C -> 4C -> C.
+
+    GELU is GPT-2's tanh approximation (``gelu_new`` in Hugging Face), so the outputs match.
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        C = config.n_embd
+        self.c_fc = nn.Linear(C, 4 * C, bias=config.bias)
+        self.c_proj = nn.Linear(4 * C, C, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.c_fc(x), approximate="tanh")  # (B, T, 4C)
+        return self.dropout(self.c_proj(h))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """One transformer block, pre-LayerNorm: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        C = config.n_embd
+        self.ln_1 = nn.LayerNorm(C, eps=1e-5, bias=config.bias)
+        self.attn = CausalSelfAttention(C, config.n_head, config.dropout, config.bias)
+        self.ln_2 = nn.LayerNorm(C, eps=1e-5, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, return_attn: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if return_attn:
+            a, weights = self.attn(self.ln_1(x), return_attn=True)  # (B, T, C), (B, H, T, T)
+        else:
+            a = self.attn(self.ln_1(x))  # (B, T, C)
+        x = x + a  # the residual stream: each sub-layer adds to it
+        x = x + self.mlp(self.ln_2(x))  # (B, T, C)
+        return (x, weights) if return_attn else x
+
+
+class PretrainedUnavailableError(RuntimeError):
+    """Pretrained weights could not be loaded (offline, or not installed): the message says why."""
+
+
+class GPT(nn.Module):
+    """A GPT language model with the course's interface: ``logits, loss = model(idx, targets)``.
+
+    Args:
+        config: a ``GPTConfig``.
+        generator: a seeded ``torch.Generator`` for the initial weights. GPT-2's initialisation:
+            weights N(0, 0.02²), biases 0, LayerNorms 1 and 0, and the two projections that
+            write to the residual stream (``attn.c_proj``, ``mlp.c_proj``) N(0, (0.02/√(2L))²),
+            so the stream's variance does not grow with depth.
+
+    Shapes:
+        idx, targets: (B, T) long with T <= block_size; logits: (B, T, V). With
+        ``return_attn=True`` also a list of L attention maps, (B, H, T, T) each.
+    """
+
+    def __init__(self, config: GPTConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}.")
+        self.config = config
+        C = config.n_embd
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, C),  # token embeddings (V, C)
+                wpe=LearnedPositions(config.block_size, C),  # position embeddings (T, C)
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+                ln_f=nn.LayerNorm(C, eps=1e-5, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied: one (V, C) matrix, read twice
+        self._init_weights(generator)
+
+    @torch.no_grad()
+    def _init_weights(self, generator: torch.Generator | None) -> None:
+        residual_std = 0.02 / (2 * self.config.n_layer) ** 0.5
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, residual_std, generator=generator)
+            elif p.ndim == 2:  # embeddings and the other linear layers
+                nn.init.normal_(p, 0.0, 0.02, generator=generator)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)  # (LayerNorm weights keep their initial 1)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attn: bool = False
+    ):
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(
+                f"idx has {T} tokens but the model's context is block_size = "
+                f"{self.config.block_size}: pass at most its last {self.config.block_size}."
+            )
+        tr = self.transformer
+        x = tr.drop(tr.wte(idx) + tr.wpe(T))  # (B, T, C): (B, T, C) + (T, C) broadcast
+        attn = []
+        for block in tr.h:
+            if return_attn:
+                x, weights = block(x, return_attn=True)  # (B, T, C), (B, H, T, T)
+                attn.append(weights)
+            else:
+                x = block(x)  # (B, T, C)
+        logits = self.lm_head(tr.ln_f(x))  # (B, T, V)
+        loss = None if targets is None else lm_loss(logits, targets)
+        return (logits, loss, attn) if return_attn else (logits, loss)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
+
+    # ----------------------------------------------------------------------- GPT-2 weights
+
+    @classmethod
+    def from_hf_gpt2(cls, hf_model: nn.Module) -> GPT:
+        """A ``GPT`` with the weights of a ``transformers.GPT2LMHeadModel``: equal logits.
+
+        GPT-2's ``Conv1D`` layers store (in, out) matrices; ``nn.Linear`` stores (out, in), so
+        those four weights are transposed. Dropout is 0 (a loaded model is for inference; make a
+        new config to fine-tune with dropout).
+        """
+        hf_config = getattr(hf_model, "config", None)
+        if getattr(hf_config, "model_type", None) != "gpt2":
+            raise TypeError(f"hf_model must be a transformers GPT-2 model, got {type(hf_model)}.")
+        if hf_config.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
+            raise ValueError(
+                f"GPT uses tanh-GELU; this model uses {hf_config.activation_function}."
+            )
+        if abs(hf_config.layer_norm_epsilon - 1e-5) > 1e-12:
+            raise ValueError(f"GPT uses LayerNorm eps 1e-5, not {hf_config.layer_norm_epsilon}.")
+        config = GPTConfig(
+            vocab_size=hf_config.vocab_size,
+            block_size=hf_config.n_positions,
+            n_layer=hf_config.n_layer,
+            n_head=hf_config.n_head,
+            n_embd=hf_config.n_embd,
+        )
+        model = cls(config)
+        theirs = {k: v for k, v in hf_model.state_dict().items() if not k.endswith(".attn.bias")}
+        conv1d = (
+            "attn.c_attn.weight",
+            "attn.c_proj.weight",
+            "mlp.c_fc.weight",
+            "mlp.c_proj.weight",
+        )
+        ours = model.state_dict()
+        missing = sorted(set(ours) - set(theirs))
+        if missing:
+            raise ValueError(f"the GPT-2 state dict lacks {missing[:3]} ...")
+        with torch.no_grad():
+            for name, tensor in ours.items():
+                weight = theirs[name].t() if name.endswith(conv1d) else theirs[name]
+                tensor.copy_(weight)
+        return model
+
+    @classmethod
+    def from_pretrained(cls, name: str = "gpt2") -> GPT:
+        """OpenAI's GPT-2 weights from the Hugging Face hub (a download of 0.5 to 6 GB, once).
+
+        Uses a copy already in the Hugging Face cache when there is one. Offline, it fails at
+        once with ``PretrainedUnavailableError`` (the rest of the course needs no download).
+        """
+        if name not in GPT2_CONFIGS:
+            raise ValueError(f"name must be one of {list(GPT2_CONFIGS)}, got {name!r}.")
+        try:
+            from transformers import GPT2LMHeadModel
+        except ImportError as error:
+            raise PretrainedUnavailableError(
+                "loading GPT-2 needs the transformers package: pip install transformers"
+            ) from error
+        try:
+            return cls.from_hf_gpt2(GPT2LMHeadModel.from_pretrained(name, local_files_only=True))
+        except OSError:
+            pass  # not in the cache: download it, if the hub can be reached
+        if not _hub_reachable():
+            raise PretrainedUnavailableError(
+                f"cannot download {name!r}: huggingface.co cannot be reached (offline?). Nothing "
+                "else in the course needs the network; run this cell again when online."
+            )
+        try:
+            return cls.from_hf_gpt2(GPT2LMHeadModel.from_pretrained(name))
+        except OSError as error:
+            raise PretrainedUnavailableError(f"downloading {name!r} failed: {error}") from error
+
+
+def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face hub opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False

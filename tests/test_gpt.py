@@ -1,0 +1,244 @@
+"""GPT against Hugging Face's GPT-2 (tiny random configs, no download), and its invariants."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from transformers import GPT2Config, GPT2LMHeadModel
+from transformers.utils import logging as hf_logging
+
+from lmcourse import gpt as gpt_module
+from lmcourse.gpt import (
+    GPT,
+    GPT2_CONFIGS,
+    GPT3_CONFIGS,
+    GPTConfig,
+    PretrainedUnavailableError,
+    num_params,
+)
+from lmcourse.lm import generate
+
+hf_logging.set_verbosity_error()  # tiny vocabularies make transformers warn about BOS/EOS ids
+
+
+def hf_gpt2(vocab_size=17, n_positions=16, n_embd=24, n_layer=2, n_head=3, seed=0):
+    torch.manual_seed(seed)
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        bos_token_id=0,
+        eos_token_id=0,
+        attn_implementation="eager",  # returns attention weights when asked
+    )
+    model = GPT2LMHeadModel(config).eval()
+    with torch.no_grad():  # large random weights, so that every nonlinearity is exercised
+        for p in model.parameters():  # (GPT-2's biases and LayerNorms start at 0 and 1)
+            p.copy_(0.3 * torch.randn_like(p) + (1.0 if p.ndim == 1 else 0.0))
+    return model
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        dict(),
+        dict(n_layer=1, n_head=1, n_embd=8),
+        dict(n_layer=3, n_head=4, n_embd=32, vocab_size=5),
+    ],
+)
+def test_logits_and_loss_equal_hugging_face_gpt2(sizes):
+    hf = hf_gpt2(**sizes)
+    ours = GPT.from_hf_gpt2(hf).eval()
+    idx = torch.randint(hf.config.vocab_size, (3, hf.config.n_positions))
+    targets = torch.randint(hf.config.vocab_size, (3, hf.config.n_positions))
+    theirs = hf(idx, labels=idx)  # HF shifts the labels itself
+    logits, _ = ours(idx)
+    torch.testing.assert_close(logits, theirs.logits, atol=1e-5, rtol=1e-5)
+    _, loss = ours(idx[:, :-1], idx[:, 1:])
+    torch.testing.assert_close(loss, theirs.loss, atol=1e-5, rtol=1e-5)
+    _, loss = ours(idx, targets)
+    assert loss.item() > 0 and math.isfinite(loss.item())
+
+
+def test_attention_maps_equal_hugging_face_and_do_not_change_the_logits():
+    hf = hf_gpt2(n_layer=2, n_head=3)
+    ours = GPT.from_hf_gpt2(hf).eval()
+    idx = torch.randint(17, (2, 10))
+    theirs = hf(idx, output_attentions=True)
+    logits, loss, attn = ours(idx, return_attn=True)
+    assert loss is None and len(attn) == 2
+    for mine, reference in zip(attn, theirs.attentions):
+        assert mine.shape == (2, 3, 10, 10)
+        torch.testing.assert_close(mine, reference, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(mine.sum(-1), torch.ones(2, 3, 10))
+        assert mine.triu(diagonal=1).abs().max() == 0  # nothing above the diagonal
+    torch.testing.assert_close(logits, ours(idx)[0], atol=1e-6, rtol=1e-6)
+
+
+def test_greedy_continuations_equal_hugging_face_generate():
+    hf = hf_gpt2(n_positions=32)
+    ours = GPT.from_hf_gpt2(hf)
+    prompt = torch.randint(17, (2, 4))
+    theirs = hf.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        max_new_tokens=12,
+        do_sample=False,
+        pad_token_id=0,
+        eos_token_id=None,
+    )
+    torch.testing.assert_close(generate(ours, prompt, 12, temperature=0), theirs)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n_layer=st.integers(1, 3),
+    n_head=st.integers(1, 4),
+    head_size=st.integers(1, 6),
+    T=st.integers(2, 12),
+    t=st.integers(0, 10),
+    seed=st.integers(0, 2**16),
+)
+def test_changing_later_tokens_never_changes_earlier_logits(n_layer, n_head, head_size, T, t, seed):
+    t = min(t, T - 2)  # change the tokens after position t
+    config = GPTConfig(11, block_size=T, n_layer=n_layer, n_head=n_head, n_embd=n_head * head_size)
+    model = GPT(config, generator=torch.Generator().manual_seed(seed)).eval()
+    gen = torch.Generator().manual_seed(seed + 1)
+    idx = torch.randint(11, (2, T), generator=gen)
+    changed = idx.clone()
+    changed[:, t + 1 :] = torch.randint(11, (2, T - t - 1), generator=gen)
+    with torch.no_grad():
+        a, b = model(idx)[0], model(changed)[0]
+    torch.testing.assert_close(a[:, : t + 1], b[:, : t + 1], atol=0, rtol=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    vocab_size=st.integers(1, 50),
+    block_size=st.integers(1, 40),
+    n_layer=st.integers(1, 4),
+    n_head=st.integers(1, 4),
+    head_size=st.integers(1, 8),
+    bias=st.booleans(),
+)
+def test_formula_counts_the_parameters(vocab_size, block_size, n_layer, n_head, head_size, bias):
+    config = GPTConfig(vocab_size, block_size, n_layer, n_head, n_head * head_size, bias=bias)
+    model = GPT(config)
+    assert num_params(config) == sum(p.numel() for p in model.parameters())  # tied: once
+
+
+def test_gpt2_sizes_as_hugging_face_counts_them():
+    sizes = {"gpt2": 124_439_808, "gpt2-medium": 354_823_168,
+             "gpt2-large": 774_030_080, "gpt2-xl": 1_557_611_200}  # fmt: skip
+    assert {name: num_params(c) for name, c in GPT2_CONFIGS.items()} == sizes
+
+
+def test_gpt3_table_reproduces_the_paper_within_its_rounding():
+    # Brown et al. (2020), Table 2.1, "n_params"
+    paper = {"gpt3-small": 125e6, "gpt3-medium": 350e6, "gpt3-large": 760e6,
+             "gpt3-xl": 1.3e9, "gpt3-2.7b": 2.7e9, "gpt3-6.7b": 6.7e9, "gpt3-13b": 13e9,
+             "gpt3-175b": 175e9}  # fmt: skip
+    assert set(GPT3_CONFIGS) == set(paper)
+    for name, config in GPT3_CONFIGS.items():
+        assert config.block_size == 2048 and config.vocab_size == 50257
+        assert abs(num_params(config) / paper[name] - 1) < 0.02, (name, num_params(config))
+    assert GPT3_CONFIGS["gpt3-175b"].head_size == 128
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("n_embd", 0),
+        ("n_head", 0),
+        ("n_layer", 0),
+        ("vocab_size", 0),
+        ("block_size", -1),
+        ("n_layer", 2.5),
+        ("dropout", 1.0),
+        ("dropout", -0.1),
+        ("bias", "yes"),
+    ],  # fmt: skip
+)
+def test_invalid_configs_name_the_field(field, value):
+    sizes = dict(vocab_size=10, block_size=8, n_layer=2, n_head=2, n_embd=8) | {field: value}
+    with pytest.raises(ValueError, match=field):
+        GPTConfig(**sizes)
+
+
+def test_n_embd_not_divisible_by_n_head_is_explained():
+    with pytest.raises(ValueError, match="n_embd must be a multiple of n_head: 10 .* by 4"):
+        GPTConfig(vocab_size=10, block_size=8, n_embd=10, n_head=4)
+
+
+def test_a_sequence_longer_than_the_context_is_a_clear_error():
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    with pytest.raises(ValueError, match="block_size = 4"):
+        model(torch.zeros(1, 5, dtype=torch.long))
+
+
+def test_seeded_init_is_reproducible_and_follows_gpt2():
+    config = GPTConfig(vocab_size=100, block_size=64, n_layer=6, n_head=4, n_embd=256)
+    a = GPT(config, generator=torch.Generator().manual_seed(0))
+    b = GPT(config, generator=torch.Generator().manual_seed(0))
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert a.lm_head.weight is a.transformer.wte.weight
+    assert abs(a.transformer.h[0].mlp.c_fc.weight.std().item() - 0.02) < 1e-3
+    residual_std = 0.02 / math.sqrt(2 * 6)
+    assert abs(a.transformer.h[0].attn.c_proj.weight.std().item() - residual_std) < 5e-4
+    assert a.transformer.h[0].mlp.c_fc.bias.abs().max() == 0
+    _, loss = a(torch.randint(100, (4, 64)), torch.randint(100, (4, 64)))
+    assert abs(loss.item() - math.log(100)) < 0.1  # small logits at init: nearly uniform
+
+
+def test_dropout_acts_in_training_only_and_a_tiny_batch_can_be_learned():
+    config = GPTConfig(vocab_size=7, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.2)
+    model = GPT(config, generator=torch.Generator().manual_seed(0))
+    idx = torch.randint(7, (4, 8), generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(model(idx)[0], model(idx)[0])  # training: dropout differs per call
+    model.eval()
+    assert torch.equal(model(idx)[0], model(idx)[0])
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        _, loss = model(idx[:, :-1], idx[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    assert model(idx[:, :-1], idx[:, 1:])[1].item() < 0.3  # memorised
+
+
+def test_from_hf_gpt2_rejects_other_models():
+    with pytest.raises(TypeError, match="GPT-2"):
+        GPT.from_hf_gpt2(torch.nn.Linear(2, 2))
+
+
+def test_from_pretrained_offline_fails_fast_with_a_clear_message(monkeypatch):
+    def not_cached(*args, **kwargs):
+        raise OSError("not in the cache")
+
+    monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", not_cached)
+    monkeypatch.setattr(gpt_module, "_hub_reachable", lambda *args, **kwargs: False)
+    with pytest.raises(PretrainedUnavailableError, match="cannot be reached"):
+        GPT.from_pretrained("gpt2")
+    with pytest.raises(ValueError, match="gpt2-medium"):
+        GPT.from_pretrained("gpt-5")
+
+
+def test_from_pretrained_uses_a_cached_copy(monkeypatch):
+    hf = hf_gpt2()
+    calls = []
+
+    def cached(name, **kwargs):
+        calls.append((name, kwargs))
+        return hf
+
+    monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", cached)
+    model = GPT.from_pretrained("gpt2")
+    assert calls == [("gpt2", {"local_files_only": True})]
+    assert model.config.n_embd == 24
