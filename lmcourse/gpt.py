@@ -31,6 +31,7 @@ __all__ = [
     "GPT3_CONFIGS",
     "GPTConfig",
     "PretrainedUnavailableError",
+    "flops_per_token",
     "num_params",
 ]
 
@@ -135,6 +136,23 @@ def num_params(config: GPTConfig) -> int:
     per_block = 2 * (C + b * C) + (3 * C * C + 3 * b * C) + (C * C + b * C)  # norms, attention
     per_block += (4 * C * C + 4 * b * C) + (4 * C * C + b * C)  # the MLP
     return V * C + T * C + L * per_block + (C + b * C)
+
+
+def flops_per_token(config: GPTConfig) -> int:
+    """Floating-point operations to train on one token (forward and backward), as in PaLM.
+
+    Each parameter costs a multiply and an add forward (2N) and twice that backward (4N): 6N.
+    Attention adds, per layer, q·k and weights·v over a full context of T: 6 · 2 · T · C.
+
+        F = 6·N + 12·L·T·C        (N without the position embeddings, which cost no matmul)
+
+    Example: about 6 × 124M + 12·12·1024·768 ≈ 0.86 GFLOP per token for GPT-2 small::
+
+        >>> flops_per_token(GPT2_CONFIGS["gpt2"])
+        855166464
+    """
+    N = num_params(config) - config.block_size * config.n_embd
+    return 6 * N + 12 * config.n_layer * config.block_size * config.n_embd
 
 
 class MLP(nn.Module):

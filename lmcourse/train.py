@@ -1,26 +1,29 @@
-"""One training loop for every neural language model of the course.
+"""One training loop for every neural language model of the course, from the bigram to GPT.
 
 Any model with the interface ``forward(idx, targets) -> (logits, loss)`` trains the same way:
 sample a batch of windows (``lmcourse.data.get_batch``), compute the loss, backpropagate, clip
-the gradient, take an AdamW step; every ``eval_interval`` steps estimate the loss on the
-training and validation data. The result is a ``History`` that ``lmcourse.viz.plot_history``
-draws.
+the gradient, take an AdamW step at the learning rate of the schedule (``lr_at``: linear warmup,
+then cosine decay); every ``eval_interval`` steps estimate the loss on the training and
+validation data. The result is a ``History`` that ``lmcourse.viz.plot_history`` draws.
 
-The loop is built from small public pieces (``configure_optimizer``, ``train_step``,
-``estimate_loss``) so that notebooks can show each one, and so that later additions
-(checkpoints, learning-rate schedules, several GPUs) are additions, not rewrites.
+With ``out_dir`` the run also writes ``metrics.jsonl`` (one JSON object per step and per
+evaluation) and a checkpoint (``lmcourse.checkpoint``) that ``resume=True`` continues from, bit
+for bit. Under ``torchrun`` the same loop trains with DistributedDataParallel
+(``lmcourse.distributed``). ``python -m lmcourse.train --preset cpu`` runs it from a shell.
 """
 
 from __future__ import annotations
 
 import math
-import time
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lmcourse import distributed
 from lmcourse.data import get_batch
 from lmcourse.lm import eval_mode
 from lmcourse.utils import get_device, is_int, is_real
@@ -30,6 +33,7 @@ __all__ = [
     "TrainConfig",
     "configure_optimizer",
     "estimate_loss",
+    "lr_at",
     "train",
     "train_step",
 ]
@@ -41,15 +45,25 @@ class TrainConfig:
 
     Args:
         max_steps: number of optimizer steps.
-        batch_size: B, windows per step.
-        block_size: T, tokens per window; each step learns from B·T predictions.
-        learning_rate: AdamW's step size.
-        weight_decay: AdamW's decoupled weight decay, for weight matrices and embeddings only
-            (never biases).
+        batch_size: B, windows per micro-batch (per process under DDP).
+        block_size: T, tokens per window; each step learns from B·T·grad_accum_steps predictions.
+        learning_rate: AdamW's peak step size.
+        min_lr: None keeps ``learning_rate`` after the warmup; a number decays it along a cosine
+            to ``min_lr`` at ``max_steps``.
+        warmup_steps: the learning rate grows linearly from lr/warmup_steps to lr first.
+        weight_decay: AdamW's decoupled weight decay, for weight matrices and embeddings only.
+        beta1, beta2: AdamW's decay rates of the gradient's mean and of its square.
         grad_clip: rescale the gradient when its norm exceeds this (None: never clip).
+        grad_accum_steps: micro-batches whose gradients add up to one step (a larger batch in
+            the same memory).
         eval_interval: estimate the train and validation loss every this many steps.
         eval_batches: random batches per loss estimate.
+        checkpoint_interval: with ``out_dir``, save a checkpoint every this many steps (None:
+            at every evaluation); one is always saved after the last step.
         device: ``"cpu"``, ``"cuda"``, ``"mps"``... (None: the best available, ``get_device``).
+        mixed_precision: on CUDA, compute in bfloat16 under autocast (weights stay float32).
+        compile: ``torch.compile`` the model (falls back to eager mode, with a warning, where
+            compiling fails).
         seed: seeds the training batches, the evaluation batches and dropout.
     """
 
@@ -57,24 +71,41 @@ class TrainConfig:
     batch_size: int = 32
     block_size: int = 64
     learning_rate: float = 1e-3
+    min_lr: float | None = None
+    warmup_steps: int = 0
     weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
     grad_clip: float | None = 1.0
+    grad_accum_steps: int = 1
     eval_interval: int = 100
     eval_batches: int = 20
+    checkpoint_interval: int | None = None
     device: str | None = None
+    mixed_precision: bool = True
+    compile: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "block_size", "eval_interval", "eval_batches"):
+        positive = ("max_steps", "batch_size", "block_size", "eval_interval", "eval_batches")
+        for name in (*positive, "grad_accum_steps"):
             value = getattr(self, name)
             if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        lr, decay, clip = self.learning_rate, self.weight_decay, self.grad_clip
+        lr, min_lr, decay, clip = self.learning_rate, self.min_lr, self.weight_decay, self.grad_clip
+        every = self.checkpoint_interval
         rules = {  # field: (is it valid?, what it must be)
             "learning_rate": (is_real(lr) and 0 < lr < math.inf, "a number > 0"),
+            "min_lr": (min_lr is None or (is_real(min_lr) and 0 <= min_lr <= lr), "None or 0..lr"),
+            "warmup_steps": (is_int(self.warmup_steps) and self.warmup_steps >= 0, "an int >= 0"),
             "weight_decay": (is_real(decay) and 0 <= decay < math.inf, "a number >= 0"),
+            "beta1": (is_real(self.beta1) and 0 <= self.beta1 < 1, "a number in [0, 1)"),
+            "beta2": (is_real(self.beta2) and 0 <= self.beta2 < 1, "a number in [0, 1)"),
             "grad_clip": (clip is None or (is_real(clip) and 0 < clip < math.inf), "None or > 0"),
+            "checkpoint_interval": (every is None or (is_int(every) and every >= 1), "None, >= 1"),
             "device": (self.device is None or isinstance(self.device, str), "None or a string"),
+            "mixed_precision": (isinstance(self.mixed_precision, bool), "True or False"),
+            "compile": (isinstance(self.compile, bool), "True or False"),
             "seed": (is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
         }
         for name, (valid, rule) in rules.items():
@@ -93,8 +124,10 @@ class History:
         step_loss: the loss of each step's training batch (noisy: one batch each).
         grad_norm: the gradient norm of each step, before clipping.
         lr: the learning rate of each step.
+        step_ms: the wall-clock milliseconds of each training step (evaluation excluded).
         seconds: wall-clock time of the whole run, evaluation included.
-        tokens_per_second: training speed, B·T·steps / time spent in training steps.
+        tokens_per_second: training speed, tokens of all processes per second of training steps.
+        mfu: model FLOPs utilisation on a GPU whose peak is known (``lmcourse.gpt.estimate_mfu``).
     """
 
     steps: list[int] = field(default_factory=list)
@@ -103,22 +136,49 @@ class History:
     step_loss: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
+    step_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
     tokens_per_second: float = 0.0
+    mfu: float | None = None
+
+
+def lr_at(step: int, config: TrainConfig) -> float:
+    """The learning rate of training step ``step`` (1, 2, ..., max_steps).
+
+    Warmup, for step <= W: ``lr · step / W`` (Adam's early steps are large and noisy: start
+    small). Then, with ``min_lr``, a cosine from ``lr`` to ``min_lr`` over the remaining steps:
+    ``min_lr + (lr - min_lr) · (1 + cos(π · progress)) / 2``, progress from 0 to 1.
+
+    Example: warmup 10 to 1e-3, then cosine to 1e-4 by step 110::
+
+        >>> config = TrainConfig(max_steps=110, learning_rate=1e-3, min_lr=1e-4, warmup_steps=10)
+        >>> [round(lr_at(s, config), 6) for s in (1, 10, 60, 110)]
+        [0.0001, 0.001, 0.00055, 0.0001]
+    """
+    lr, W = config.learning_rate, config.warmup_steps
+    if step <= W:
+        return lr * step / W
+    if config.min_lr is None:
+        return lr
+    progress = (step - W) / max(config.max_steps - W, 1)  # 0 after warmup .. 1 at the end
+    return config.min_lr + (lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
 
 
 def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; weight decay on matrices only, not on biases.
 
-    Decay pulls weights towards 0, ``w ← w - lr · weight_decay · w`` at every step. Biases (and
-    other 1-D parameters) only shift a unit's output, and shrinking them helps nothing.
+    Decay pulls weights towards 0, ``w ← w - lr · weight_decay · w`` at every step. Biases and
+    LayerNorm gains (1-D parameters) only shift or scale a unit; shrinking them helps nothing.
+    On CUDA the fused implementation updates every parameter in one kernel.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.learning_rate)
+    fused = bool(params) and params[0].device.type == "cuda"
+    betas = (config.beta1, config.beta2)
+    return torch.optim.AdamW(groups, lr=config.learning_rate, betas=betas, fused=fused or None)
 
 
 def train_step(
@@ -133,16 +193,24 @@ def train_step(
     Clipping rescales the whole gradient g to ``g · grad_clip / ‖g‖`` when ``‖g‖ > grad_clip``
     (the direction is kept), so one unlucky batch cannot throw the weights far away.
 
+    ``x`` and ``y`` may also be lists of micro-batches: their gradients add up (each loss
+    divided by their number), so one step sees them all: gradient accumulation.
+
     Returns:
-        the batch's loss and the gradient norm ``‖g‖`` before clipping, as floats.
+        the (mean) loss and the gradient norm ``‖g‖`` before clipping, as floats.
     """
-    _, loss = model(x, y)
+    xs, ys = (x, y) if isinstance(x, list | tuple) else ([x], [y])
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total = 0.0
+    for i, (xb, yb) in enumerate(zip(xs, ys)):
+        with distributed.sync_gradients(model, last=i == len(xs) - 1):  # DDP: once per step
+            _, loss = model(xb, yb)
+            (loss / len(xs)).backward()
+        total += loss.item() / len(xs)
     max_norm = math.inf if grad_clip is None else grad_clip  # inf: measure the norm, never clip
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
     optimizer.step()
-    return loss.item(), norm.item()
+    return total, norm.item()
 
 
 def estimate_loss(
@@ -173,22 +241,6 @@ def _check_trainable(model: nn.Module) -> None:
         )
 
 
-def _record_eval(
-    model: nn.Module,
-    history: History,
-    step: int,
-    train_data: torch.Tensor,
-    val_data: torch.Tensor,
-    config: TrainConfig,
-    device: torch.device,
-) -> None:
-    """Estimate both losses on the same batches as at every other step (a fixed eval set)."""
-    generator = torch.Generator().manual_seed(config.seed + 1)  # not the training stream
-    history.steps.append(step)
-    history.train_loss.append(estimate_loss(model, train_data, config, generator, device))
-    history.val_loss.append(estimate_loss(model, val_data, config, generator, device))
-
-
 def _rng_devices(device: torch.device) -> list[int]:
     """The CUDA devices whose random state ``fork_rng`` must save (none on the CPU)."""
     if device.type != "cuda":
@@ -203,6 +255,9 @@ def train(
     config: TrainConfig,
     generator: torch.Generator | None = None,
     progress: bool = True,
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    tokenizer=None,
 ) -> History:
     """Train ``model`` in place with AdamW on random windows of ``train_data``.
 
@@ -221,7 +276,13 @@ def train(
         config: a ``TrainConfig``.
         generator: draws the training batches (default: a generator seeded with ``config.seed``).
         progress: show a progress bar with the loss and the speed in tokens per second.
+        out_dir: write ``metrics.jsonl`` and the checkpoint ``ckpt.pt`` there.
+        resume: continue from ``out_dir/ckpt.pt`` if it exists: the result equals that of an
+            uninterrupted run, bit for bit on the CPU.
+        tokenizer: saved in the checkpoint, so that ``lmcourse sample`` can decode.
     """
+    from lmcourse.trainer import Run  # the loop's state; imports train, so imported here
+
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
     _check_trainable(model)
@@ -231,36 +292,13 @@ def train(
         generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)  # for dropout, which takes no generator
-        return _train_loop(model, train_data, val_data, config, generator, progress, device)
+        run = Run(model, train_data, val_data, config, generator, device, out_dir, tokenizer)
+        if resume:
+            run.resume()
+        return run.loop(progress, tqdm)
 
 
-def _train_loop(
-    model: nn.Module,
-    train_data: torch.Tensor,
-    val_data: torch.Tensor,
-    config: TrainConfig,
-    generator: torch.Generator,
-    progress: bool,
-    device: torch.device,
-) -> History:
-    history, optimizer = History(), configure_optimizer(model, config)
-    B, T = config.batch_size, config.block_size
-    was_training, start, train_seconds = model.training, time.perf_counter(), 0.0
-    _record_eval(model, history, 0, train_data, val_data, config, device)
-    model.train()
-    bar = tqdm(range(1, config.max_steps + 1), desc="training", disable=not progress)
-    for step in bar:
-        step_start = time.perf_counter()
-        x, y = get_batch(train_data, B, T, generator, device)  # (B, T) each
-        loss, norm = train_step(model, optimizer, x, y, config.grad_clip)
-        train_seconds += time.perf_counter() - step_start
-        history.step_loss.append(loss)
-        history.grad_norm.append(norm)
-        history.lr.append(optimizer.param_groups[0]["lr"])
-        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{step * B * T / train_seconds:,.0f}")
-        if step % config.eval_interval == 0 or step == config.max_steps:
-            _record_eval(model, history, step, train_data, val_data, config, device)
-    model.train(was_training)
-    history.seconds = time.perf_counter() - start
-    history.tokens_per_second = config.max_steps * B * T / train_seconds
-    return history
+if __name__ == "__main__":  # python -m lmcourse.train ... (and torchrun -m lmcourse.train ...)
+    from lmcourse.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

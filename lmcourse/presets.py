@@ -1,0 +1,118 @@
+"""Named GPT training recipes (``ci``, ``cpu``, ``gpu``, ``ship``) and ``train_gpt`` to run one.
+
+A preset is a model size and a ``TrainConfig``, a named constant: the notebook, the
+``lmcourse train`` command, ``python -m lmcourse.train`` and ``torchrun`` all read the same ones.
+
+- ``ci``: a few seconds, so the test suite can run the notebook and the command end to end.
+- ``cpu``: nanoGPT's CPU recipe for Shakespeare characters: 4 layers, 4 heads, 128 wide,
+  context 64, batch 12, 2000 steps, lr 1e-3 with warmup 100 and cosine decay to 1e-4.
+- ``gpu``: nanoGPT's "baby GPT": 6 layers, 6 heads, 384 wide, context 256, batch 64, dropout
+  0.2, 5000 steps.
+- ``ship``: the model shipped inside the package (``lmcourse.load_pretrained``): 4 layers,
+  4 heads, 192 wide, context 128, trained on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lmcourse.data import load_text, train_val_split
+from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.tokenizers import CharTokenizer
+from lmcourse.train import History, TrainConfig, train
+
+__all__ = ["PRESETS", "Preset", "train_gpt"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A GPT's size and its training recipe; the context is ``train.block_size``."""
+
+    name: str
+    n_layer: int
+    n_head: int
+    n_embd: int
+    dropout: float
+    bias: bool
+    train: TrainConfig
+    description: str = ""
+
+    def gpt_config(self, vocab_size: int) -> GPTConfig:
+        """The model's config for a vocabulary of ``vocab_size`` tokens."""
+        return GPTConfig(vocab_size, self.train.block_size, self.n_layer, self.n_head,
+                         self.n_embd, self.dropout, self.bias)  # fmt: skip
+
+
+# nanoGPT's train_shakespeare_char recipe: AdamW with beta2 0.99, weight decay 0.1, clip 1.
+_RECIPE = dict(learning_rate=1e-3, min_lr=1e-4, warmup_steps=100, weight_decay=0.1, beta2=0.99,
+               grad_clip=1.0)  # fmt: skip
+
+PRESETS = {
+    "ci": Preset("ci", n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=False,
+                 train=TrainConfig(max_steps=30, batch_size=8, block_size=32, eval_interval=10,
+                                   eval_batches=2, **_RECIPE | {"warmup_steps": 5}),
+                 description="seconds: for the test suite"),
+    "cpu": Preset("cpu", n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False,
+                  train=TrainConfig(max_steps=2000, batch_size=12, block_size=64,
+                                    eval_interval=250, eval_batches=20, **_RECIPE),
+                  description="minutes on a laptop or Binder: nanoGPT's CPU recipe"),
+    "gpu": Preset("gpu", n_layer=6, n_head=6, n_embd=384, dropout=0.2, bias=False,
+                  train=TrainConfig(max_steps=5000, batch_size=64, block_size=256,
+                                    eval_interval=250, eval_batches=200, compile=True, **_RECIPE),
+                  description="minutes on one GPU: nanoGPT's baby GPT"),
+    "ship": Preset("ship", n_layer=4, n_head=4, n_embd=192, dropout=0.0, bias=False,
+                   train=TrainConfig(max_steps=3000, batch_size=32, block_size=128,
+                                     eval_interval=250, eval_batches=20, compile=True, **_RECIPE),
+                   description="the shipped model: about 20 minutes on 2 CPU cores"),
+}  # fmt: skip
+
+
+def train_gpt(
+    preset: str | Preset = "cpu",
+    corpus: str = "tiny-shakespeare",
+    out_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    **overrides,
+) -> tuple[GPT, CharTokenizer, History]:
+    """Train a character-level GPT on ``corpus`` with a preset; return model, tokenizer, history.
+
+    Args:
+        preset: a name of ``PRESETS`` or a ``Preset``.
+        corpus: a corpus name of ``lmcourse.data`` or the path of a UTF-8 text file.
+        out_dir: where the checkpoint and ``metrics.jsonl`` go (None: nowhere).
+        resume: continue from ``out_dir/ckpt.pt`` when it exists.
+        overrides: ``TrainConfig`` fields (``max_steps=100``, ``device="cuda"``) and model sizes
+            (``n_layer``, ``n_head``, ``n_embd``, ``dropout``, ``bias``) that replace the preset's.
+
+    The split is the course's: the first 90% of the text for training, the rest for validation.
+    """
+    if isinstance(preset, str):
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {list(PRESETS)}, got {preset!r}.")
+        preset = PRESETS[preset]
+    model_fields = {"n_layer", "n_head", "n_embd", "dropout", "bias"}
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(overrides) - model_fields - train_fields
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(model_fields)} "
+                         f"and the TrainConfig fields {sorted(train_fields)}.")  # fmt: skip
+    train_config = dataclasses.replace(
+        preset.train, **{k: v for k, v in overrides.items() if k in train_fields}
+    )
+    preset = dataclasses.replace(
+        preset, train=train_config, **{k: v for k, v in overrides.items() if k in model_fields}
+    )
+    text = load_text(corpus)
+    tokenizer = CharTokenizer.from_text(text)
+    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    train_data, val_data = train_val_split(data)
+    generator = torch.Generator().manual_seed(train_config.seed)
+    model = GPT(preset.gpt_config(tokenizer.vocab_size), generator=generator)
+    history = train(model, train_data, val_data, train_config, progress=progress,
+                    out_dir=out_dir, resume=resume, tokenizer=tokenizer)  # fmt: skip
+    return model, tokenizer, history

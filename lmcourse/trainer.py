@@ -1,0 +1,213 @@
+"""The state of one training run, which ``lmcourse.train.train`` loops over.
+
+A ``Run`` holds what changes while training: the model (compiled and wrapped in DDP when asked),
+the optimizer, the step reached, the history, the random generators, and the files it writes
+(``metrics.jsonl`` and the checkpoint ``ckpt.pt`` in ``out_dir``). Saving and resuming are two
+methods on it, so an interrupted run continues exactly where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lmcourse import distributed
+from lmcourse.checkpoint import check_compatible, load_checkpoint, save_checkpoint, unwrap
+from lmcourse.data import get_batch
+from lmcourse.files import write_text_atomically
+from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
+from lmcourse.train import train_step as _train_step
+
+__all__ = ["PEAK_FLOPS", "Run", "estimate_mfu"]
+
+#: Dense bfloat16 peak FLOP/s of common GPUs (their data sheets), for model FLOPs utilisation.
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
+              "A10": 125e12, "RTX 4090": 165e12, "RTX 3090": 71e12, "T4": 65e12}  # fmt: skip
+
+
+def estimate_mfu(model: nn.Module, tokens_per_second: float, device: torch.device) -> float | None:
+    """Model FLOPs utilisation: the FLOP/s the model needed / the GPU's peak (None if unknown).
+
+    ``MFU = flops_per_token · tokens/s / peak`` (Chowdhery et al., 2022); only for a GPT on a
+    GPU named in ``PEAK_FLOPS``.
+    """
+    from lmcourse.gpt import GPTConfig, flops_per_token
+
+    config = getattr(unwrap(model), "config", None)
+    if device.type != "cuda" or not isinstance(config, GPTConfig):
+        return None
+    name = torch.cuda.get_device_name(device)
+    peak = next((flops for gpu, flops in PEAK_FLOPS.items() if gpu in name), None)
+    return None if peak is None else flops_per_token(config) * tokens_per_second / peak
+
+
+class Run:
+    """One training run: ``Run(...).loop(...)`` trains; ``resume()`` first continues a saved one."""
+
+    def __init__(self, model, train_data, val_data, config: TrainConfig, generator, device,
+                 out_dir=None, tokenizer=None) -> None:  # fmt: skip
+        self.model, self.config, self.device = model, config, device
+        self.train_data, self.val_data, self.generator = train_data, val_data, generator
+        self.tokenizer = tokenizer
+        self.optimizer = configure_optimizer(model, config)
+        self.history, self.step, self.seconds_before = History(), 0, 0.0
+        self.net = distributed.wrap(self._compiled(model))
+        self.compile_checked = not config.compile
+        self.amp = device.type == "cuda" and config.mixed_precision
+        main = distributed.is_main_process()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.ckpt_path = self.out_dir / "ckpt.pt" if self.out_dir else None
+        self.metrics_path = self.out_dir / "metrics.jsonl" if self.out_dir and main else None
+
+    def _compiled(self, model: nn.Module) -> nn.Module:
+        return torch.compile(model) if self.config.compile else model
+
+    def _autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # ------------------------------------------------------------------- saving and resuming
+
+    def save(self) -> None:
+        """Write the checkpoint (process 0 only), atomically."""
+        if self.ckpt_path is None or not distributed.is_main_process():
+            return
+        rng = {"torch": torch.get_rng_state(), "batches": self.generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        save_checkpoint(self.ckpt_path, self.model, optimizer=self.optimizer.state_dict(),
+                        step=self.step, rng=rng, train_config=self.config,
+                        history=self.history, tokenizer=self.tokenizer)  # fmt: skip
+
+    def resume(self) -> None:
+        """Continue from ``out_dir/ckpt.pt`` if there is one: weights, optimizer, step, RNGs."""
+        if self.ckpt_path is None or not self.ckpt_path.exists():
+            return
+        entry = load_checkpoint(self.ckpt_path, map_location=self.device)
+        check_compatible(entry, self.model)
+        self.model.load_state_dict(entry["model"])
+        self.optimizer.load_state_dict(entry["optimizer"])
+        self.step = entry["step"]
+        self.history = History(**entry["history"])
+        self.seconds_before = self.history.seconds
+        torch.set_rng_state(entry["rng"]["torch"].cpu())
+        self.generator.set_state(entry["rng"]["batches"].cpu())
+        if "cuda" in entry["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(entry["rng"]["cuda"].cpu(), self.device)
+        self._truncate_metrics()
+
+    def _truncate_metrics(self) -> None:
+        """Drop the records written after the checkpoint: they will be written again."""
+        if self.metrics_path is None or not self.metrics_path.exists():
+            return
+        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if json.loads(line).get("step", -1) <= self.step
+                and "event" not in json.loads(line)]  # fmt: skip
+        write_text_atomically(self.metrics_path, "".join(line + "\n" for line in kept))
+
+    def _log(self, record: dict) -> None:
+        if self.metrics_path is not None:
+            self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # ------------------------------------------------------------------------- the loop
+
+    def _evaluate(self) -> None:
+        """Estimate both losses on the same batches as at every other step (a fixed eval set)."""
+        generator = torch.Generator().manual_seed(self.config.seed + 1)  # not the training stream
+        with self._autocast():
+            train_loss = estimate_loss(self.model, self.train_data, self.config, generator,
+                                       self.device)  # fmt: skip
+            val_loss = estimate_loss(self.model, self.val_data, self.config, generator, self.device)
+        self.history.steps.append(self.step)
+        self.history.train_loss.append(train_loss)
+        self.history.val_loss.append(val_loss)
+        self._log({"step": self.step, "train_loss": train_loss, "val_loss": val_loss})
+
+    def _batches(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The step's micro-batches: every process draws the global batch, keeps its share."""
+        B, T, K = self.config.batch_size, self.config.block_size, distributed.world_size()
+        xs, ys = [], []
+        for _ in range(self.config.grad_accum_steps):
+            x, y = get_batch(self.train_data, B * K, T, self.generator)  # (K·B, T) each
+            xs.append(distributed.share(x).to(self.device, non_blocking=True))  # (B, T)
+            ys.append(distributed.share(y).to(self.device, non_blocking=True))
+        return xs, ys
+
+    def _train_step(self) -> tuple[float, float]:
+        """One optimizer step; a compiled model that fails on its first step runs uncompiled."""
+        if self.compile_checked:
+            return self._step_once()
+        states = torch.get_rng_state(), self.generator.get_state()
+        try:
+            return self._step_once()
+        except Exception as error:  # no C compiler, an unsupported platform...
+            warnings.warn(f"torch.compile failed ({error}); training uncompiled.", stacklevel=3)
+            torch.set_rng_state(states[0])
+            self.generator.set_state(states[1])
+            self.net = distributed.wrap(self.model)
+            return self._step_once()
+        finally:
+            self.compile_checked = True
+
+    def _step_once(self) -> tuple[float, float]:
+        lr = lr_at(self.step + 1, self.config)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        xs, ys = self._batches()
+        with self._autocast():
+            return _train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
+
+    def loop(self, progress: bool, tqdm) -> History:
+        config, history = self.config, self.history
+        was_training, start = self.model.training, time.perf_counter()
+        if self.step == 0:
+            self._evaluate()
+        self.model.train()
+        tokens = config.batch_size * config.block_size * config.grad_accum_steps
+        tokens *= distributed.world_size()
+        show = progress and distributed.is_main_process()
+        bar = tqdm(range(self.step + 1, config.max_steps + 1), desc="training", disable=not show,
+                   initial=self.step, total=config.max_steps)  # fmt: skip
+        for _ in bar:
+            step_start = time.perf_counter()
+            loss, norm = self._train_step()
+            self.step += 1
+            ms = 1000 * (time.perf_counter() - step_start)
+            lr = self.optimizer.param_groups[0]["lr"]
+            for name, value in (("step_loss", loss), ("grad_norm", norm), ("lr", lr),
+                                ("step_ms", ms)):  # fmt: skip
+                getattr(history, name).append(value)
+            self._log({"step": self.step, "loss": loss, "grad_norm": norm, "lr": lr, "ms": ms})
+            speed = tokens * len(history.step_ms) / (sum(history.step_ms) / 1000)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}")
+            if self.step % config.eval_interval == 0 or self.step == config.max_steps:
+                self._evaluate()
+            every = config.checkpoint_interval or config.eval_interval
+            if self.step % every == 0 or self.step == config.max_steps:
+                self._finish(start)
+                self.save()
+        self.model.train(was_training)
+        self._finish(start)
+        self._log({"event": "done", "seconds": history.seconds, "mfu": history.mfu,
+                   "tokens_per_second": history.tokens_per_second})  # fmt: skip
+        return history
+
+    def _finish(self, start: float) -> None:
+        """Fill in the run's totals: time (over resumes too), speed and MFU."""
+        history, config = self.history, self.config
+        history.seconds = self.seconds_before + time.perf_counter() - start
+        if history.step_ms:
+            tokens = config.batch_size * config.block_size * config.grad_accum_steps
+            tokens *= distributed.world_size()
+            seconds = sum(history.step_ms) / 1000
+            history.tokens_per_second = tokens * len(history.step_ms) / seconds
+            history.mfu = estimate_mfu(self.model, history.tokens_per_second, self.device)

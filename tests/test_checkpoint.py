@@ -1,0 +1,175 @@
+"""Checkpoints: a resumed run equals an uninterrupted one, and bad files fail clearly."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from lmcourse import trainer
+from lmcourse.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    tokenizer_from_checkpoint,
+)
+from lmcourse.data import train_val_split
+from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.presets import PRESETS, train_gpt
+from lmcourse.tokenizers import CharTokenizer
+from lmcourse.train import TrainConfig, lr_at, train
+
+TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n" * 30
+TOKENIZER = CharTokenizer.from_text(TEXT)
+TRAIN, VAL = train_val_split(torch.tensor(TOKENIZER.encode(TEXT)))
+CONFIG = TrainConfig(max_steps=8, batch_size=4, block_size=16, learning_rate=3e-3, min_lr=3e-4,
+                     warmup_steps=2, eval_interval=3, eval_batches=2, device="cpu")  # fmt: skip
+
+
+def _gpt(n_embd=16, dropout=0.1, seed=0):
+    config = GPTConfig(TOKENIZER.vocab_size, 16, n_layer=2, n_head=2, n_embd=n_embd,
+                       dropout=dropout)  # fmt: skip
+    return GPT(config, generator=torch.Generator().manual_seed(seed))
+
+
+class Killed(Exception):
+    """Stands for the process being killed right after a checkpoint."""
+
+
+def _kill_after_checkpoint_at(monkeypatch, step):
+    save = trainer.Run.save
+
+    def save_then_die(run):
+        save(run)
+        if run.step == step:
+            raise Killed
+
+    monkeypatch.setattr(trainer.Run, "save", save_then_die)
+
+
+def _train(out_dir=None, resume=False, model=None, config=CONFIG):
+    model = model or _gpt()
+    history = train(model, TRAIN, VAL, config, progress=False, out_dir=out_dir, resume=resume,
+                    tokenizer=TOKENIZER)  # fmt: skip
+    return model, history
+
+
+def test_resume_after_a_kill_equals_the_uninterrupted_run_bit_for_bit(tmp_path, monkeypatch):
+    reference, reference_history = _train()
+    config = TrainConfig(**{**CONFIG.__dict__, "checkpoint_interval": 4})
+    with monkeypatch.context() as patch:
+        _kill_after_checkpoint_at(patch, 4)
+        with pytest.raises(Killed):
+            _train(tmp_path, config=config)
+    assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 4
+    resumed, history = _train(tmp_path, resume=True, model=_gpt(seed=99), config=config)
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name  # dropout, batches and Adam's moments all continued
+    assert history.step_loss == reference_history.step_loss
+    assert history.val_loss == reference_history.val_loss
+    assert history.steps == reference_history.steps == [0, 3, 6, 8]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 9))  # each step once
+    assert [r["step"] for r in records if "val_loss" in r] == [0, 3, 6, 8]
+    assert records[-1]["event"] == "done"
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
+    a, _ = _train(tmp_path / "new", resume=True)
+    b, _ = _train()
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+
+def test_a_checkpoint_rebuilds_model_and_tokenizer(tmp_path):
+    model, _ = _train(tmp_path)
+    entry = load_checkpoint(tmp_path / "ckpt.pt")
+    assert entry["step"] == 8 and entry["train_config"]["learning_rate"] == 3e-3
+    rebuilt, tokenizer = model_from_checkpoint(entry).eval(), tokenizer_from_checkpoint(entry)
+    assert tokenizer == TOKENIZER
+    idx = torch.tensor([TOKENIZER.encode("To be, or")])
+    torch.testing.assert_close(rebuilt(idx)[0], model.eval()(idx)[0], rtol=0, atol=0)
+
+
+def test_resuming_into_another_config_lists_the_fields_that_differ(tmp_path):
+    _train(tmp_path)
+    with pytest.raises(CheckpointError, match="n_embd: checkpoint 16, model 32") as error:
+        _train(tmp_path, resume=True, model=_gpt(n_embd=32, dropout=0.0))
+    assert "dropout: checkpoint 0.1, model 0.0" in str(error.value)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_truncated_or_corrupt_checkpoint_fails_with_a_clear_message(tmp_path, damage):
+    path = save_checkpoint(tmp_path / "ckpt.pt", _gpt(), step=3)
+    data = path.read_bytes()
+    broken = {"truncate": data[: len(data) // 2], "garbage": os.urandom(4096), "empty": b""}
+    path.write_bytes(broken[damage])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(path)
+
+
+def test_loading_never_runs_code(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "lmcourse-checkpoint-1", "model": Payload()}, path)
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(path)
+
+
+def test_other_files_are_refused_by_name(tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not an lmcourse checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="No checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "ckpt.pt", _gpt(), step=1)
+    before = path.read_bytes()
+
+    def crash(obj, f):
+        with open(f, "wb") as handle:
+            handle.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, _gpt(), step=2)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no temporary file left
+
+
+def test_learning_rate_warms_up_then_follows_the_cosine():
+    _, history = _train()
+    assert history.lr == [lr_at(step, CONFIG) for step in range(1, 9)]
+    assert history.lr[:2] == [1.5e-3, 3e-3]  # warmup: lr · step / 2
+    assert history.lr[-1] == pytest.approx(3e-4)  # the cosine ends at min_lr
+    assert all(a >= b for a, b in zip(history.lr[1:], history.lr[2:]))  # then only decreases
+
+
+def test_gradient_accumulation_equals_one_bigger_batch():
+    model_a, model_b = _gpt(dropout=0.0), _gpt(dropout=0.0)
+    config = TrainConfig(**{**CONFIG.__dict__, "max_steps": 3})
+    _, a = _train(model=model_a, config=TrainConfig(**{**config.__dict__, "batch_size": 8}))
+    accumulate = {**config.__dict__, "batch_size": 4, "grad_accum_steps": 2}
+    _, b = _train(model=model_b, config=TrainConfig(**accumulate))
+    assert b.step_loss == pytest.approx(a.step_loss, rel=1e-5)
+    for p, q in zip(model_a.parameters(), model_b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_the_gpu_preset_code_path_runs_on_the_cpu(tmp_path):
+    gpu = PRESETS["gpu"]
+    assert (gpu.n_layer, gpu.n_head, gpu.n_embd, gpu.train.block_size) == (6, 6, 384, 256)
+    model, tokenizer, history = train_gpt(
+        "gpu", out_dir=tmp_path, progress=False, device="cpu", compile=False, max_steps=2,
+        batch_size=2, eval_batches=1, n_layer=1,
+    )  # fmt: skip
+    assert history.steps == [0, 2] and len(history.step_loss) == 2
+    assert model.config.n_embd == 384 and model.config.dropout == 0.2
+    assert load_checkpoint(tmp_path / "ckpt.pt")["train_config"]["batch_size"] == 2
+    assert history.mfu is None  # no GPU peak to compare with
