@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
+    "average",
     "is_distributed",
     "is_main_process",
     "rank",
@@ -101,6 +102,17 @@ def sync_gradients(model: nn.Module, last: bool) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def average(value: float) -> float:
+    """The mean of ``value`` over all processes (itself without DDP): a step's global loss."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor)
+    return tensor.item() / world_size()
 
 
 def share(batch: torch.Tensor) -> torch.Tensor:

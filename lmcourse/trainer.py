@@ -164,7 +164,8 @@ class Run:
             group["lr"] = lr
         xs, ys = self._batches()
         with self._autocast():
-            return _train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
+            loss, norm = _train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
+        return distributed.average(loss), norm  # the global batch's loss
 
     def loop(self, progress: bool, tqdm) -> History:
         config, history = self.config, self.history

@@ -1,0 +1,86 @@
+"""Train the ``cpu`` preset GPT and measure it against nanoGPT on the same recipe and data.
+
+    python benchmarks/train_gpt.py                  # eager and compiled, 2000 iterations each
+    python benchmarks/train_gpt.py --steps 300      # timing only (the loss is not comparable)
+    python benchmarks/train_gpt.py --variants compiled --preset ship
+
+Each variant runs in a fresh Python process (so peak memory is its own) with 2 threads, on
+tiny-shakespeare's 90/10 split, and reports the median milliseconds per training iteration
+(the first 20 iterations excluded: compilation and warm-up), tokens per second, the process's
+peak resident memory, and the validation loss at the last iteration. nanoGPT's figures, measured
+on this kind of 2-core machine (see BASELINES.md), are printed alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+#: nanoGPT's train.py at the cpu recipe on this machine kind (BASELINES.md).
+NANOGPT = {
+    "eager": {"ms": 47.0, "tokens_per_s": 16_300, "peak_mb": 412, "val_loss": 1.888},
+    "compiled": {"ms": 33.9, "tokens_per_s": 22_600, "peak_mb": None, "val_loss": None},
+}
+
+_CHILD = """
+import json, resource, statistics, sys, torch
+torch.set_num_threads({threads})
+from lmcourse.presets import train_gpt
+model, tok, history = train_gpt({preset!r}, progress=False, device="cpu", max_steps={steps},
+                                compile={compile}, eval_interval={steps})
+ms = history.step_ms[20:] if len(history.step_ms) > 40 else history.step_ms
+print(json.dumps({{
+    "ms": statistics.median(ms),
+    "tokens_per_s": history.tokens_per_second,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "val_loss": history.val_loss[-1],
+    "train_loss": history.train_loss[-1],
+    "params": sum(p.numel() for p in model.parameters()),
+    "seconds": history.seconds,
+}}))
+"""
+
+
+def run_variant(preset: str, steps: int, compile: bool, threads: int) -> dict:
+    code = _CHILD.format(preset=preset, steps=steps, compile=compile, threads=threads)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"the {'compiled' if compile else 'eager'} run failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="cpu", help="a preset of lmcourse.presets")
+    parser.add_argument("--steps", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--variants", nargs="+", default=["eager", "compiled"],
+                        choices=["eager", "compiled"])  # fmt: skip
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (2: this machine)")
+    args = parser.parse_args()
+    from lmcourse.presets import PRESETS
+
+    steps = args.steps or PRESETS[args.preset].train.max_steps
+    print(f"preset {args.preset!r}, {steps} iterations, {args.threads} threads\n")
+    rows = []
+    for variant in args.variants:
+        ours = run_variant(args.preset, steps, variant == "compiled", args.threads)
+        rows.append((variant, ours))
+        print(json.dumps({"variant": variant, **ours}), flush=True)
+    print()
+    print("| run | median ms/iter | tokens/s | peak MB | val loss (nats) | params |")
+    print("|---|---|---|---|---|---|")
+    for variant, ours in rows:
+        print(f"| lmcourse, {variant} | {ours['ms']:.1f} | {ours['tokens_per_s']:,.0f} | "
+              f"{ours['peak_mb']:.0f} | {ours['val_loss']:.3f} | {ours['params']:,} |")  # fmt: skip
+        if args.preset == "cpu":
+            ref = NANOGPT[variant]
+            peak = f"{ref['peak_mb']}" if ref["peak_mb"] else "-"
+            loss = f"{ref['val_loss']:.3f}" if ref["val_loss"] and steps == 2000 else "-"
+            print(f"| nanoGPT, {variant} | {ref['ms']:.1f} | {ref['tokens_per_s']:,} | {peak} | "
+                  f"{loss} | |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
