@@ -1,7 +1,9 @@
-"""Plots of the course: loss curves and coloured-text activations (heatmaps to come).
+"""Plots of the course: loss curves, coloured-text activations and attention heatmaps.
 
-Every plotting function draws on a matplotlib ``Axes`` (a new figure unless ``ax=`` is given) and
-returns it, so a notebook can add to the plot or put several side by side.
+Every single plot draws on a matplotlib ``Axes`` (a new figure unless ``ax=`` is given) and
+returns it, so a notebook can add to the plot or put several side by side; a grid of plots
+(``attention_grid``) returns its ``Figure``. Tokens on axes show a line break as "↵" and a
+space as "␣", so that every token stays visible.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import html
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from lmcourse.train import History
 
-__all__ = ["LOSS_METRICS", "colored_text", "plot_history"]
+__all__ = ["LOSS_METRICS", "attention_grid", "attention_heatmap", "colored_text", "plot_history"]
 
 #: The losses of a ``History`` that ``plot_history`` draws, with their names on the plot.
 LOSS_METRICS = {
@@ -102,3 +106,130 @@ def colored_text(text: str, values, vmin: float = -1.0, vmax: float = 1.0) -> st
             f'<span style="background:rgb({r},{g},{b})" title="{value:.3f}">{shown}</span>'
         )
     return '<div style="font-family:monospace;line-height:1.6">' + "".join(spans) + "</div>"
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def _token_label(token: str) -> str:
+    """A token as an axis label: a line break as "↵", a space as "␣"."""
+    return str(token).replace("\n", "↵").replace(" ", "␣")
+
+
+def _as_array(values) -> np.ndarray:
+    """Floats from a tensor (on any device, with or without grad), an array or nested lists."""
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def _weights_matrix(weights, what: str = "weights") -> np.ndarray:
+    """A (T, S) array of floats, or a ValueError that says how to pick one head."""
+    matrix = _as_array(weights)
+    if matrix.ndim != 2:
+        raise ValueError(
+            f"{what} must be one (T, S) matrix, got shape {matrix.shape}; pick one head, "
+            "e.g. attn[0, h] of a (B, H, T, T) tensor."
+        )
+    return matrix
+
+
+def _query_and_key_labels(tokens, T: int, S: int) -> tuple[list[str], list[str]]:
+    """Labels of the S keys and of the T queries, which are the last T of the S tokens."""
+    keys = [_token_label(token) for token in tokens]
+    if len(keys) != S:
+        raise ValueError(
+            f"got {len(keys)} tokens for a weight matrix of shape ({T}, {S}): pass one token per "
+            f"key (column), {S} in all."
+        )
+    return keys[S - T :], keys
+
+
+def attention_heatmap(weights, tokens, ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Attention weights as a heatmap: row t is what query t looks at, on a scale 0 to 1.
+
+    Args:
+        weights: a (T, S) matrix of weights (tensor or array), each row summing to 1, e.g.
+            ``attn[0, h]`` of ``CausalSelfAttention(...)(x, return_attn=True)``.
+        tokens: the S keys' tokens, a string (one character each) or a list of strings; the
+            queries are the last T of them (all of them when S = T).
+        ax: the Axes to draw on (default: a new figure).
+        title: the title (default: "Attention weights").
+
+    Returns:
+        the Axes: keys' tokens along x, queries' tokens along y, a colorbar.
+
+    Example::
+
+        attention_heatmap(attn[0, 0], "to be")
+    """
+    matrix = _weights_matrix(weights)
+    T, S = matrix.shape
+    query_labels, key_labels = _query_and_key_labels(tokens, T, S)
+    if ax is None:
+        side = min(max(3.0, 0.25 * S + 2), 12.0)
+        _, ax = plt.subplots(figsize=(side + 1, max(side * T / S, 2.0)))
+    image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(S), labels=key_labels, fontsize=8 if S > 20 else 10)
+    ax.set_yticks(range(T), labels=query_labels, fontsize=8 if T > 20 else 10)
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    ax.set_title("Attention weights" if title is None else title)
+    ax.figure.colorbar(image, ax=ax, label="attention weight", fraction=0.046, pad=0.04)
+    return ax
+
+
+def _heads(layer, index: int) -> np.ndarray:
+    """One layer's weights as an (H, T, S) array, from (H, T, S) or (1, H, T, S)."""
+    heads = _as_array(layer)
+    if heads.ndim == 4 and heads.shape[0] == 1:
+        heads = heads[0]
+    if heads.ndim != 3:
+        raise ValueError(
+            f"attn[{index}] must be (H, T, S) or (1, H, T, S), got shape {heads.shape}: "
+            "pass one sequence's weights."
+        )
+    return heads
+
+
+def attention_grid(attn, tokens, title: str | None = None, size: float = 2.0) -> Figure:
+    """Every head of every layer: an L × H grid of small heatmaps on one colour scale, 0 to 1.
+
+    Args:
+        attn: a list with one entry per layer, each (H, T, S) or (1, H, T, S) (the weights of
+            one sequence), e.g. ``[block.attn(x, return_attn=True)[1] for block in blocks]``;
+            every layer must have the same shape.
+        tokens: the S keys' tokens (a string or a list of strings); the queries are the last T.
+        title: the figure's title (default: "Attention weights of L layers × H heads").
+        size: the side of one heatmap, in inches.
+
+    Returns:
+        the Figure: row ``l`` is layer l, column ``h`` is head h; token labels only on the
+        left column (queries) and the bottom row (keys).
+    """
+    layers = [_heads(layer, i) for i, layer in enumerate(attn)]
+    if not layers:
+        raise ValueError("attn is empty: pass a list with one (H, T, S) tensor per layer.")
+    shapes = {layer.shape for layer in layers}
+    if len(shapes) > 1:
+        raise ValueError(f"every layer must have the same (H, T, S) shape, got {sorted(shapes)}.")
+    L, (H, T, S) = len(layers), layers[0].shape
+    query_labels, key_labels = _query_and_key_labels(tokens, T, S)
+    fig, axes = plt.subplots(L, H, figsize=(size * H + 1, size * L + 0.6), squeeze=False)
+    fontsize = min(max(50 * size / max(T, S), 4.0), 8.0)  # points: about one label per row
+    for row, h in np.ndindex(L, H):
+        ax = axes[row, h]
+        ax.imshow(layers[row][h], cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(S), labels=key_labels if row == L - 1 else [], fontsize=fontsize)
+        ax.set_yticks(range(T), labels=query_labels if h == 0 else [], fontsize=fontsize)
+        ax.tick_params(length=0)
+        if row == 0:
+            ax.set_title(f"head {h}", fontsize=9)
+        if h == 0:
+            ax.set_ylabel(f"layer {row}\nquery", fontsize=9)
+        if row == L - 1:
+            ax.set_xlabel("key", fontsize=9)
+    shape = f"{L} layer{'s' * (L > 1)} × {H} head{'s' * (H > 1)}"
+    fig.suptitle(title or f"Attention weights of {shape} (white 0, dark blue 1)")
+    fig.tight_layout()
+    return fig

@@ -1,12 +1,15 @@
-"""Tests of lmcourse.viz: loss curves have one line per run, units and a legend."""
+"""Tests of lmcourse.viz: loss curves have one line per run, units and a legend; attention
+heatmaps show the weights themselves under the right tokens."""
 
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+import torch
 
 from lmcourse.train import History
-from lmcourse.viz import LOSS_METRICS, plot_history
+from lmcourse.viz import LOSS_METRICS, attention_grid, attention_heatmap, plot_history
 
 
 def _history(scale=1.0):
@@ -92,3 +95,70 @@ def test_colored_text_needs_one_value_per_character():
 
     with pytest.raises(ValueError, match="3 characters but values has 2"):
         colored_text("abc", [0.1, 0.2])
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def _labels(ticks):
+    return [tick.get_text() for tick in ticks]
+
+
+def test_attention_heatmap_shows_the_weights_with_token_labels():
+    weights = torch.tensor([[1.0, 0.0, 0.0], [0.25, 0.75, 0.0], [0.2, 0.3, 0.5]])
+    ax = attention_heatmap(weights.requires_grad_(), "a \n", title="one head")
+    (image,) = ax.images
+    np.testing.assert_allclose(image.get_array(), weights.detach().numpy())
+    assert image.get_clim() == (0.0, 1.0)
+    assert _labels(ax.get_xticklabels()) == ["a", "␣", "↵"]
+    assert _labels(ax.get_yticklabels()) == ["a", "␣", "↵"]
+    assert ax.get_xlabel() == "key (attended to)" and ax.get_ylabel() == "query (attending)"
+    assert ax.get_title() == "one head"
+    assert len(ax.figure.axes) == 2  # the heatmap and its colorbar
+
+
+def test_attention_heatmap_with_a_cache_labels_the_last_queries():
+    fig, (left, right) = plt.subplots(1, 2)
+    weights = np.full((2, 4), 0.25)  # 2 new queries, 4 keys: the queries are tokens 2 and 3
+    assert attention_heatmap(weights, ["to", " ", "be", "!"], ax=right) is right
+    assert _labels(right.get_xticklabels()) == ["to", "␣", "be", "!"]
+    assert _labels(right.get_yticklabels()) == ["be", "!"]
+    assert right.get_title() == "Attention weights" and not left.images
+
+
+@pytest.mark.parametrize(
+    "shape, tokens, match",
+    [((3, 3), "ab", "got 2 tokens for a weight matrix of shape \\(3, 3\\)"),
+     ((2, 3), ["a", "b"], "3 in all"), ((1, 2, 3, 3), "abc", "one \\(T, S\\) matrix")],
+)  # fmt: skip
+def test_attention_heatmap_needs_one_token_per_key(shape, tokens, match):
+    with pytest.raises(ValueError, match=match):
+        attention_heatmap(np.zeros(shape), tokens)
+
+
+def test_attention_grid_has_one_heatmap_per_layer_and_head():
+    L, H, T = 2, 3, 4
+    attn = [torch.rand(1, H, T, T, generator=torch.Generator().manual_seed(i)) for i in range(L)]
+    fig = attention_grid(attn, "to b")
+    assert len(fig.axes) == L * H
+    axes = np.array(fig.axes).reshape(L, H)
+    np.testing.assert_allclose(axes[1, 2].images[0].get_array(), attn[1][0, 2].numpy())
+    assert _labels(axes[1, 0].get_xticklabels()) == ["t", "o", "␣", "b"]  # outer axes only
+    assert _labels(axes[1, 0].get_yticklabels()) == ["t", "o", "␣", "b"]
+    inner = axes[0, 1]
+    assert not any(_labels(inner.get_xticklabels()) + _labels(inner.get_yticklabels()))
+    assert axes[0, 2].get_title() == "head 2" and axes[1, 0].get_ylabel().startswith("layer 1")
+    assert "2 layers × 3 heads" in fig._suptitle.get_text()
+    three_d = attention_grid([a[0] for a in attn], list("abcd"), title="untrained")
+    assert len(three_d.axes) == L * H and three_d._suptitle.get_text() == "untrained"
+
+
+def test_attention_grid_errors():
+    with pytest.raises(ValueError, match="empty"):
+        attention_grid([], "ab")
+    with pytest.raises(ValueError, match="same"):
+        attention_grid([torch.zeros(2, 3, 3), torch.zeros(1, 3, 3)], "abc")
+    with pytest.raises(ValueError, match="attn\\[0\\] must be"):
+        attention_grid([torch.zeros(3, 3)], "abc")
+    with pytest.raises(ValueError, match="got 2 tokens"):
+        attention_grid([torch.zeros(1, 3, 3)], "ab")

@@ -12,8 +12,10 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 """
 
 from lmcourse.exercises import (
+    attention,  # registers the exercises of notebook 06
     counting,  # registers the exercises of notebook 02
     gates,  # registers the exercises of notebook 05
+    gpt_bugs,  # registers the exercises of notebook 07
     gradients,  # registers the exercises of notebook 03
     recurrence,  # registers the exercises of notebook 04
     text_as_data,  # registers the exercises of notebook 01
@@ -36,11 +38,13 @@ __all__ = [
     "CheckResult",
     "Exercise",
     "Text",
+    "attention",
     "check",
     "counting",
     "describe",
     "describe_difference",
     "gates",
+    "gpt_bugs",
     "get",
     "gradients",
     "names",
