@@ -1,10 +1,17 @@
 """The ``lmcourse`` command.
 
     lmcourse info      versions, device, and where the corpus comes from
+    lmcourse presets   the GPT training presets (ci, cpu, gpu, ship) side by side
+    lmcourse train     train a character-level GPT with a preset: a checkpoint and metrics.jsonl
+    lmcourse sample    generate text from a checkpoint
+    lmcourse run NN    execute notebook NN with papermill, with a preset and parameters
     lmcourse --help    this list
 
-Later parts of the course add ``run`` (a notebook through papermill with a preset),
-``train`` and ``sample``.
+``python -m lmcourse.train ARGS`` is ``lmcourse train ARGS``, so that
+``torchrun --nproc_per_node=K -m lmcourse.train --preset gpu`` trains on K GPUs.
+
+A mistake in the arguments (an unknown preset, a negative step count, a missing checkpoint...)
+prints ``lmcourse COMMAND: error: ...`` on stderr and exits with status 2, as argparse does.
 """
 
 from __future__ import annotations
@@ -12,6 +19,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+
+def _fail(command: str, message: str) -> NoReturn:
+    """Report a usage mistake the way argparse does: a message on stderr, exit status 2."""
+    print(f"lmcourse {command}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Print ``rows`` under ``header``: numbers right-aligned, text left-aligned."""
+    cells = [list(map(str, header))] + [[str(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]
+    for row in cells:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)]
+        print("  ".join(parts).rstrip())
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -29,6 +54,313 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _presets(args: argparse.Namespace) -> int:
+    from lmcourse.presets import PRESETS
+
+    header = ("name", "layers", "heads", "width", "context", "batch", "steps", "lr", "dropout",
+              "description")  # fmt: skip
+    rows = [(p.name, p.n_layer, p.n_head, p.n_embd, p.train.block_size, p.train.batch_size,
+             p.train.max_steps, p.train.learning_rate, p.dropout, p.description)
+            for p in PRESETS.values()]  # fmt: skip
+    _print_table(header, rows)
+    return 0
+
+
+# --------------------------------------------------------------------------- train
+
+
+#: Command-line options that override a preset's setting of the same name, when given.
+_OVERRIDES = ("max_steps", "batch_size", "learning_rate", "eval_interval", "seed", "compile",
+              "n_layer", "n_head", "n_embd", "dropout")  # fmt: skip
+
+
+def _train(args: argparse.Namespace) -> int:
+    from lmcourse import distributed
+    from lmcourse.presets import train_gpt
+
+    overrides = {k: v for k, v in vars(args).items() if k in _OVERRIDES and v is not None}
+    out_dir = Path(args.out_dir) if args.out_dir else Path("runs") / args.preset
+    try:
+        device = distributed.setup(args.device)  # under torchrun: join the process group
+        if device is not None:
+            overrides["device"] = device
+        try:
+            _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
+                                      resume=args.resume, progress=not args.no_progress,
+                                      **overrides)  # fmt: skip
+        except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
+            _fail("train", str(error))
+        if distributed.is_main_process():
+            _report_training(history, out_dir)
+    finally:
+        distributed.teardown()
+    return 0
+
+
+def _report_training(history, out_dir: Path) -> None:
+    import math
+
+    loss, step = history.val_loss[-1], history.steps[-1]
+    bits = loss / math.log(2)  # 1 nat = 1 / ln 2 bits
+    print(f"validation loss  {loss:.4f} nats/char = {bits:.4f} bits/char (step {step})")
+    print(f"speed            {history.tokens_per_second:,.0f} tokens/s")
+    print(f"checkpoint       {out_dir / 'ckpt.pt'}")
+    print(f"metrics          {out_dir / 'metrics.jsonl'}")
+
+
+# --------------------------------------------------------------------------- sample
+
+
+def _check_sample_args(args: argparse.Namespace) -> None:
+    import math
+
+    if args.max_new_tokens < 0:
+        _fail("sample", f"--max-new-tokens must be >= 0, got {args.max_new_tokens}.")
+    if not 0 <= args.temperature < math.inf:
+        _fail("sample", f"--temperature must be a number >= 0 (0: greedy), got {args.temperature}.")
+    if not args.prompt:
+        _fail("sample", "--prompt is empty: give at least one character (default: a newline).")
+
+
+def _load_for_sampling(path: str, device: str | None):
+    """The model (on ``device``), the tokenizer and the device of the checkpoint at ``path``."""
+    import lmcourse.checkpoint as ckpt
+    from lmcourse.utils import get_device
+
+    try:
+        device = get_device(device)
+        entry = ckpt.load_checkpoint(path)
+        model, tokenizer = ckpt.model_from_checkpoint(entry), ckpt.tokenizer_from_checkpoint(entry)
+    except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+        _fail("sample", str(error))
+    except RuntimeError as error:  # load_state_dict: weights that do not fit the config
+        _fail("sample", f"'{path}' holds weights that do not fit its model config: {error}")
+    if tokenizer is None:
+        _fail("sample", f"'{path}' holds no tokenizer, so its token ids cannot become text "
+                        "(lmcourse train saves one, as does train(tokenizer=...)).")  # fmt: skip
+    return model.to(device), tokenizer, device
+
+
+def _sample(args: argparse.Namespace) -> int:
+    _check_sample_args(args)
+    import torch
+
+    from lmcourse.lm import generate
+
+    model, tokenizer, device = _load_for_sampling(args.checkpoint, args.device)
+    unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
+    if unknown and tokenizer.unk is None:
+        _fail("sample", f"the prompt has characters outside the checkpoint's vocabulary of "
+                        f"{tokenizer.vocab_size}: {', '.join(map(repr, unknown))}.")  # fmt: skip
+    idx = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long, device=device)  # (1, T)
+    generator = torch.Generator().manual_seed(args.seed)
+    block_size = getattr(model.config, "block_size", None)
+    out = generate(model, idx, args.max_new_tokens, args.temperature, generator, block_size)
+    print(tokenizer.decode(out[0].tolist()))
+    return 0
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _notebooks_dir() -> Path:
+    import lmcourse
+
+    return Path(lmcourse.__file__).resolve().parents[1] / "notebooks"
+
+
+def _find_notebook(number: str) -> Path:
+    """The notebook ``NN_*.ipynb`` whose number is ``number`` ("3" or "03")."""
+    folder = _notebooks_dir()
+    found = sorted(folder.glob(f"{int(number):02d}_*.ipynb")) if number.isdigit() else []
+    if not found:
+        names = ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))) or "none"
+        _fail("run", f"no notebook numbered {number!r} in {folder}; the notebooks: {names}.")
+    return found[0]
+
+
+def _parse_value(name: str, raw: str, declared: dict):
+    """``raw`` read as YAML, like papermill's ``-p``, and checked against the declared type."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    kind = declared.get("inferred_type_name")
+    if kind == "str":
+        return value if isinstance(value, str) else raw  # `-p corpus 2024` means the text
+    types = {"int": int, "float": int | float, "bool": bool}.get(kind)
+    if types is None:  # no annotation, or a type we do not check (list, Optional...)
+        return value
+    if not isinstance(value, types) or (kind != "bool" and isinstance(value, bool)):
+        raise ValueError(f"parameter {name} is {'an' if kind == 'int' else 'a'} {kind} (default "
+                         f"{declared.get('default')}), got {raw!r}.")  # fmt: skip
+    return float(value) if kind == "float" else value
+
+
+def _choices(declared: dict) -> list[str]:
+    """The quoted names in a parameter's help, ``"ci" (...), "cpu" (...) or "gpu"``."""
+    import re
+
+    return re.findall(r'"([^"\s]+)"', declared.get("help") or "")
+
+
+def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dict:
+    """The parameters to inject: ``-p`` values, then ``--preset`` and ``--device``, checked."""
+    params = {}
+    for name, raw in args.parameters or []:
+        if name not in declared:
+            _fail("run", f"{label} has no parameter {name!r}; its parameters: "
+                         f"{', '.join(declared) or 'none'}.")  # fmt: skip
+        try:
+            params[name] = _parse_value(name, raw, declared[name])
+        except ValueError as error:
+            _fail("run", f"{label}: {error}")
+    for name in ("preset", "device"):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in declared:
+            print(f"lmcourse run: note: {label} has no {name} parameter; --{name} ignored.",
+                  file=sys.stderr)  # fmt: skip
+        elif params.setdefault(name, value) != value:
+            _fail("run", f"--{name} {value} and -p {name} {params[name]} disagree.")
+    choices = _choices(declared["preset"]) if "preset" in declared else []
+    if choices and "preset" in params and params["preset"] not in choices:
+        _fail("run", f"{label} knows the presets {', '.join(choices)}; "
+                     f"got {params['preset']!r}.")  # fmt: skip
+    return params
+
+
+def _run_folder(args: argparse.Namespace, notebook: Path, preset: str | None) -> Path:
+    """``--out-dir``, or ``runs/NN-<preset>-<YYYYmmdd-HHMMSS>`` (no preset part without one)."""
+    import re
+    from datetime import datetime
+
+    if args.out_dir:
+        return Path(args.out_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    parts = [notebook.name[:2], re.sub(r"[^\w.]", "_", preset) if preset else None, stamp]
+    return Path("runs") / "-".join(part for part in parts if part)
+
+
+def _default_preset(declared: dict) -> str | None:
+    import ast
+
+    try:
+        value = ast.literal_eval(declared["preset"]["default"])
+    except (KeyError, ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace) -> int:
+    """Run ``notebook`` into ``output`` with papermill; 1 with a short message if it fails."""
+    import os
+
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    saved = os.environ.pop("LMCOURSE_PRESET", None)  # the kernel must not override --preset
+    try:
+        papermill.execute_notebook(str(notebook), str(output), parameters=params,
+                                   kernel_name="python3", cwd=str(notebook.parent),
+                                   progress_bar=not args.no_progress,
+                                   execution_timeout=args.timeout)  # fmt: skip
+    except papermill.PapermillExecutionError as error:
+        problem = f"failed in cell In [{error.exec_count}]: {error.ename}: {error.evalue}"
+    except TimeoutError:
+        problem = f"a cell ran longer than --timeout {args.timeout:g} seconds"
+    except DeadKernelError:
+        problem = "the kernel died (out of memory?)"
+    else:
+        return 0
+    finally:
+        if saved is not None:
+            os.environ["LMCOURSE_PRESET"] = saved
+    print(f"lmcourse run: {notebook.name} {problem}; the executed notebook, up to there, is "
+          f"{output}", file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.timeout > 0:
+        _fail("run", f"--timeout must be > 0 seconds, got {args.timeout:g}.")
+    notebook = _find_notebook(args.notebook)
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    params = _run_parameters(args, notebook.name, declared)
+    folder = _run_folder(args, notebook, params.get("preset") or _default_preset(declared))
+    if "out_dir" in declared and "out_dir" not in params:
+        params["out_dir"] = str(folder.resolve())  # the checkpoint next to the notebook
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder.resolve() / notebook.name
+    status = _execute(notebook, output, params, args)
+    if status == 0:
+        print(f"executed notebook: {output}")
+    return status
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def _add_train(commands) -> None:
+    train = commands.add_parser(
+        "train", help="train a character-level GPT with a preset",
+        description="Train a character-level GPT with a preset (see `lmcourse presets`); write "
+        "the checkpoint ckpt.pt and metrics.jsonl into --out-dir. Options replace the preset's "
+        "settings. Under torchrun: torchrun --nproc_per_node=K -m lmcourse.train ...",
+    )  # fmt: skip
+    add = train.add_argument
+    add("--preset", required=True, help="ci, cpu, gpu or ship")
+    add("--corpus", default="tiny-shakespeare", help="a corpus name or a UTF-8 text file")
+    add("--out-dir", help="where ckpt.pt and metrics.jsonl go (default: runs/PRESET)")
+    add("--resume", action="store_true", help="continue from OUT_DIR/ckpt.pt if it exists")
+    add("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    for flag, kind in (("--max-steps", int), ("--batch-size", int), ("--learning-rate", float),
+                       ("--eval-interval", int), ("--seed", int), ("--n-layer", int),
+                       ("--n-head", int), ("--n-embd", int), ("--dropout", float)):  # fmt: skip
+        add(flag, type=kind, metavar="N" if kind is int else "X", help="(default: the preset's)")
+    add("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
+    add("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_train)
+
+
+def _add_sample(commands) -> None:
+    sample = commands.add_parser(
+        "sample", help="generate text from a checkpoint",
+        description="Print the prompt and a continuation sampled from a checkpoint's model.",
+    )  # fmt: skip
+    add = sample.add_argument
+    add("--checkpoint", required=True, help="a ckpt.pt written by lmcourse train")
+    add("--prompt", default="\n", help="the text to continue (default: a newline)")
+    add("--max-new-tokens", type=int, default=500, help="characters to add (default: 500)")
+    add("--temperature", type=float, default=1.0, help=">= 0; 0 is greedy (default: 1)")
+    add("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
+    add("--device", help="cpu, cuda, mps (default: the best available)")
+    sample.set_defaults(handler=_sample)
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser(
+        "run", help="execute a notebook with papermill",
+        description="Execute notebooks/NN_*.ipynb with papermill into runs/NAME/. "
+        "`papermill --help-notebook NOTEBOOK` lists a notebook's parameters.",
+    )  # fmt: skip
+    add = run.add_argument
+    add("notebook", metavar="NN", help="the notebook's number, e.g. 03")
+    add("--preset", help="the notebook's preset parameter (ci, cpu, gpu)")
+    add("-p", "--parameter", nargs=2, action="append", dest="parameters",
+        metavar=("KEY", "VALUE"), help="set a parameter; VALUE is read as YAML")  # fmt: skip
+    add("--out-dir", help="folder of the executed notebook (default: runs/NN-PRESET-TIME)")
+    add("--timeout", type=float, default=1800, help="seconds per cell (default: 1800)")
+    add("--device", help="the notebook's device parameter, if it has one")
+    add("--no-progress", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lmcourse",
@@ -36,14 +368,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     info = commands.add_parser(
-        "info",
-        help="versions, device, and where the corpus comes from",
+        "info", help="versions, device, and where the corpus comes from",
         description="Print the versions, the compute device and where the corpus comes from.",
-    )
-    info.add_argument(
-        "--corpus", action="store_true", help="also load the corpus and count its characters"
-    )
+    )  # fmt: skip
+    info.add_argument("--corpus", action="store_true",
+                      help="also load the corpus and count its characters")  # fmt: skip
     info.set_defaults(handler=_info)
+    presets = commands.add_parser("presets", help="the GPT training presets (ci, cpu, gpu, ship)",
+                                  description="Print the GPT training presets.")  # fmt: skip
+    presets.set_defaults(handler=_presets)
+    _add_train(commands)
+    _add_sample(commands)
+    _add_run(commands)
     return parser
 
 

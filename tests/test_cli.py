@@ -1,11 +1,21 @@
 """Tests of the `lmcourse` command."""
 
+import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from lmcourse.cli import main
+import nbformat
+import papermill
+import pytest
+
+import lmcourse
+from lmcourse import cli
+from lmcourse.cli import build_parser, main
+from lmcourse.presets import PRESETS
 
 
 def test_help_lists_the_commands():
@@ -37,3 +47,155 @@ def test_info_reports_versions_device_and_corpus(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     assert "usage: lmcourse" in capsys.readouterr().out
+
+
+def test_help_lists_every_command():
+    out = build_parser().format_help()
+    for command in ("info", "presets", "train", "sample", "run"):
+        assert f"    {command} " in out
+
+
+def test_presets_prints_each_preset_with_its_sizes(capsys):
+    assert main(["presets"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:9] == [
+        "name", "layers", "heads", "width", "context", "batch", "steps", "lr", "dropout"
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split(None, 9) for line in lines[1:]}
+    assert list(rows) == list(PRESETS)
+    for name, p in PRESETS.items():
+        _, layers, heads, width, context, batch, steps, lr, dropout, description = rows[name]
+        assert (int(layers), int(heads), int(width)) == (p.n_layer, p.n_head, p.n_embd)
+        assert (int(context), int(batch)) == (p.train.block_size, p.train.batch_size)
+        assert int(steps) == p.train.max_steps
+        assert (float(lr), float(dropout)) == (p.train.learning_rate, p.dropout)
+        assert description == p.description
+
+
+# ------------------------------------------------------------------ lmcourse run
+
+NOTEBOOK_01 = "01_text_as_data.ipynb"
+
+
+@pytest.fixture
+def fake_papermill(monkeypatch):
+    """Record ``papermill.execute_notebook``'s arguments instead of starting a kernel."""
+    calls = []
+
+    def execute_notebook(input_path, output_path, **kwargs):
+        calls.append(dict(input=input_path, output=output_path, **kwargs))
+        calls[-1]["LMCOURSE_PRESET"] = os.environ.get("LMCOURSE_PRESET")
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    return calls
+
+
+def run_error(capsys, *argv) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lmcourse run: error: ") and "Traceback" not in err
+    return err
+
+
+def test_run_passes_typed_parameters_to_papermill(fake_papermill, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LMCOURSE_PRESET", "ci")
+    out_dir = str(tmp_path / "out")
+    argv = ["run", "1", "-p", "val_fraction", "1", "-p", "corpus", "2024", "-p", "block_size",
+            "16", "--out-dir", out_dir, "--no-progress", "--preset", "ci"]  # fmt: skip
+    assert main(argv) == 0
+    [call] = fake_papermill
+    notebooks = Path(lmcourse.__file__).resolve().parents[1] / "notebooks"
+    assert call["input"] == str(notebooks / NOTEBOOK_01)
+    assert call["output"] == str(tmp_path / "out" / NOTEBOOK_01)
+    # YAML like papermill's -p; an int is fine for a float; a str parameter keeps the text.
+    assert call["parameters"] == {"val_fraction": 1.0, "corpus": "2024", "block_size": 16}
+    assert isinstance(call["parameters"]["val_fraction"], float)
+    assert call["kernel_name"] == "python3" and call["cwd"] == str(notebooks)
+    assert call["execution_timeout"] == 1800 and call["progress_bar"] is False
+    assert call["LMCOURSE_PRESET"] is None and os.environ["LMCOURSE_PRESET"] == "ci"
+    out, err = capsys.readouterr()
+    assert f"executed notebook: {tmp_path / 'out' / NOTEBOOK_01}" in out
+    assert "no preset parameter" in err  # notebook 01 has none: --preset only noted
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["42"], "no notebook numbered '42'"),
+        (["x1"], "01_text_as_data"),  # the message lists the notebooks
+        (["01", "-p", "blocksize", "4"], "'blocksize'; its parameters: corpus, val_fraction"),
+        (["01", "-p", "block_size", "2.5"], "block_size is an int (default 8), got '2.5'"),
+        (["01", "-p", "val_fraction", "a lot"], "val_fraction is a float"),
+        (["01", "-p", "block_size", "true"], "block_size is an int"),
+        (["03", "--preset", "ship"], "knows the presets ci, cpu, gpu; got 'ship'"),
+        (["03", "-p", "preset", "huge"], "got 'huge'"),
+        (["03", "--preset", "ci", "-p", "preset", "cpu"], "disagree"),
+        (["01", "--timeout", "0"], "--timeout must be > 0"),
+    ],
+)
+def test_run_rejects_bad_arguments_before_running(fake_papermill, capsys, argv, expected):
+    assert expected in run_error(capsys, *argv)
+    assert fake_papermill == []
+
+
+def test_run_reports_a_failing_cell(monkeypatch, tmp_path, capsys):
+    def execute_notebook(*args, **kwargs):
+        raise papermill.PapermillExecutionError(
+            cell_index=4, exec_count=3, source="1 / 0", ename="ZeroDivisionError",
+            evalue="division by zero", traceback=["..."],
+        )  # fmt: skip
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    assert main(["run", "01", "--out-dir", str(tmp_path), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "In [3]" in err and "ZeroDivisionError: division by zero" in err
+    assert str(tmp_path / NOTEBOOK_01) in err and "Traceback" not in err
+
+
+PROBE_PARAMETERS = """\
+preset: str = "cpu"  # "ci", "cpu" or "gpu"
+device: str = "cpu"  # where to compute
+out_dir: str = "."  # where the results go
+steps: int = 1  # how long to train
+"""
+PROBE_BODY = """\
+import json, os
+from pathlib import Path
+preset = os.environ.get("LMCOURSE_PRESET", preset)  # as the training notebooks do
+seen = dict(preset=preset, device=device, out_dir=out_dir, steps=steps, cwd=os.getcwd())
+Path(out_dir, "probe.json").write_text(json.dumps(seen))
+"""
+
+
+def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capsys):
+    # One real execution, of a two-cell notebook that records what it was given: the
+    # course's notebooks declare no out_dir or device, and take seconds each.
+    notebooks, work = tmp_path / "notebooks", tmp_path / "work"
+    notebooks.mkdir(), work.mkdir()
+    cells = [nbformat.v4.new_code_cell(PROBE_PARAMETERS, metadata={"tags": ["parameters"]}),
+             nbformat.v4.new_code_cell(PROBE_BODY)]  # fmt: skip
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, notebooks / "07_probe.ipynb")
+    monkeypatch.setattr(cli, "_notebooks_dir", lambda: notebooks)
+    monkeypatch.setenv("LMCOURSE_PRESET", "ci")
+    monkeypatch.chdir(work)
+    argv = ["run", "07", "--preset", "gpu", "--device", "cuda:1", "-p", "steps", "3",
+            "--no-progress", "--timeout", "120"]  # fmt: skip
+    assert main(argv) == 0
+    [folder] = (work / "runs").iterdir()
+    assert re.fullmatch(r"07-gpu-\d{8}-\d{6}", folder.name)
+    executed = folder / "07_probe.ipynb"
+    assert f"executed notebook: {executed}" in capsys.readouterr().out
+    seen = json.loads((folder / "probe.json").read_text())
+    assert seen == {"preset": "gpu", "device": "cuda:1", "out_dir": str(folder), "steps": 3,
+                    "cwd": str(notebooks)}  # fmt: skip
+    assert os.environ["LMCOURSE_PRESET"] == "ci"
+    injected = nbformat.read(executed, as_version=4).cells[1]
+    assert "injected-parameters" in injected.metadata.tags

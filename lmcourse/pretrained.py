@@ -1,0 +1,125 @@
+"""Models shipped inside the package, so that sampling and looking inside need no training first.
+
+    from lmcourse import load_pretrained
+    model, tokenizer, info = load_pretrained("shakespeare-char")
+
+Each model is two files in ``lmcourse/models/``: ``NAME.pt`` (the weights and config, a
+weights-only checkpoint) and ``NAME.json`` (how it was made: the config, the sha256 of the
+training text, the validation loss, the one command that reproduces it). They are written by::
+
+    python -m lmcourse.pretrained CHECKPOINT NAME --command "the command that trained it"
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from lmcourse.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    tokenizer_from_checkpoint,
+)
+from lmcourse.data import load_text
+from lmcourse.files import write_text_atomically
+from lmcourse.lm import evaluate
+from lmcourse.tokenizers import CharTokenizer
+
+__all__ = ["MODELS_DIR", "Pretrained", "available", "export_pretrained", "load_pretrained"]
+
+#: Where the shipped models live, inside the installed package.
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+
+class Pretrained(NamedTuple):
+    """What ``load_pretrained`` returns: unpack it as ``model, tokenizer, info = ...``."""
+
+    model: nn.Module
+    tokenizer: CharTokenizer
+    info: dict
+
+
+def available() -> list[str]:
+    """The names of the shipped models."""
+    return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+
+
+def load_pretrained(name: str = "shakespeare-char", device: str | None = None) -> Pretrained:
+    """A shipped model (in eval mode), its tokenizer and its metadata.
+
+    Args:
+        name: one of ``available()``.
+        device: where to put the model (default: the CPU).
+    """
+    if name not in available():
+        raise ValueError(f"No shipped model {name!r}; available: {available()}.")
+    entry = load_checkpoint(MODELS_DIR / f"{name}.pt")
+    info = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    model = model_from_checkpoint(entry).to(device or "cpu").eval()
+    return Pretrained(model, tokenizer_from_checkpoint(entry), info)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def export_pretrained(checkpoint: str | Path, name: str, command: str) -> dict:
+    """Copy the model of a training checkpoint into the package, with its metadata.
+
+    Only the weights, config and tokenizer are kept (no optimizer: a third of the size). The
+    validation loss is measured again here, exactly (``lmcourse.lm.evaluate``, every token of
+    the validation split once, windows of the model's context), not taken from the run's
+    estimates.
+    """
+    entry = load_checkpoint(checkpoint)
+    model, tokenizer = model_from_checkpoint(entry).eval(), tokenizer_from_checkpoint(entry)
+    corpus = "tiny-shakespeare"
+    text = load_text(corpus)
+    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    split = int(len(data) * 0.9)  # lmcourse.data.train_val_split's default
+    block_size = model.config.block_size
+    val_loss = evaluate(model, data[split:], block_size=block_size)
+    history = entry.get("history", {})
+    info = {
+        "name": name,
+        "model_class": entry["model_class"],
+        "model_config": entry["model_config"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "corpus": corpus,
+        "corpus_sha256": _sha256(text),
+        "split": "first 90% train, last 10% validation",
+        "val_loss_nats": round(val_loss, 4),
+        "val_bits_per_char": round(val_loss / torch.log(torch.tensor(2.0)).item(), 4),
+        "eval": f"lmcourse.lm.evaluate, windows of {block_size} characters",
+        "steps": entry.get("step"),
+        "train_seconds": round(history.get("seconds", 0.0), 1),
+        "train_config": entry.get("train_config"),
+        "torch": torch.__version__,
+        "command": command,
+    }
+    MODELS_DIR.mkdir(exist_ok=True)
+    save_checkpoint(MODELS_DIR / f"{name}.pt", model, tokenizer=tokenizer)
+    write_text_atomically(MODELS_DIR / f"{name}.json", json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lmcourse.pretrained", description=__doc__)
+    parser.add_argument("checkpoint", help="a checkpoint written by training (ckpt.pt)")
+    parser.add_argument("name", help="the name to ship it under, e.g. shakespeare-char")
+    parser.add_argument("--command", required=True, help="the command that trained it")
+    args = parser.parse_args(argv)
+    print(json.dumps(export_pretrained(args.checkpoint, args.name, args.command), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Tests of ``lmcourse train`` and ``lmcourse sample`` (and ``python -m lmcourse.train``)."""
+
+import contextlib
+import io
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from lmcourse.checkpoint import save_checkpoint
+from lmcourse.cli import main
+from lmcourse.gpt import GPT, GPTConfig
+
+TRAIN = ["train", "--preset", "ci", "--no-progress", "--device", "cpu"]
+
+
+def records(out_dir) -> list[dict]:
+    return [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A ci-preset run of 4 steps: its folder and what the command printed."""
+    out_dir = tmp_path_factory.mktemp("run")
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main([*TRAIN, "--max-steps", "4", "--out-dir", str(out_dir)]) == 0
+    return out_dir, stdout.getvalue()
+
+
+def sample(capsys, checkpoint, *argv) -> str:
+    assert main(["sample", "--checkpoint", str(checkpoint), "--device", "cpu", *argv]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\n")
+    return out[:-1]  # print's newline
+
+
+def test_train_writes_checkpoint_and_metrics_and_reports_the_loss(trained):
+    out_dir, out = trained
+    assert (out_dir / "ckpt.pt").is_file()
+    final = [r for r in records(out_dir) if "val_loss" in r][-1]
+    assert final["step"] == 4
+    nats = float(re.search(r"validation loss\s+([\d.]+) nats/char", out).group(1))
+    bits = float(re.search(r"= ([\d.]+) bits/char", out).group(1))
+    assert nats == pytest.approx(final["val_loss"], abs=1e-4)
+    assert bits == pytest.approx(final["val_loss"] / math.log(2), abs=1e-4)
+    assert re.search(r"speed\s+[\d,]+ tokens/s", out)
+    assert str(out_dir / "ckpt.pt") in out and str(out_dir / "metrics.jsonl") in out
+
+
+def test_resume_continues_the_run(trained, tmp_path):
+    out_dir = tmp_path / "run"
+    shutil.copytree(trained[0], out_dir)
+    assert main([*TRAIN, "--max-steps", "6", "--out-dir", str(out_dir), "--resume"]) == 0
+    steps = [r["step"] for r in records(out_dir) if "loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_sample_continues_the_prompt_reproducibly(trained, capsys):
+    checkpoint = trained[0] / "ckpt.pt"
+    text = sample(capsys, checkpoint, "--prompt", "ROMEO:", "--max-new-tokens", "50")
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 50
+    same = sample(capsys, checkpoint, "--prompt", "ROMEO:", "--max-new-tokens", "50")
+    other = sample(
+        capsys, checkpoint, "--prompt", "ROMEO:", "--max-new-tokens", "50", "--seed", "1"
+    )
+    assert same == text and other != text
+    assert sample(capsys, checkpoint, "--max-new-tokens", "7").startswith("\n")  # the default
+    assert len(sample(capsys, checkpoint, "--prompt", "A", "--max-new-tokens", "0")) == 1
+
+
+def test_train_from_the_shell_with_python_m(tmp_path):
+    # The entry point that torchrun uses: torchrun --nproc_per_node=K -m lmcourse.train ...
+    out_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "lmcourse.train", "--preset", "ci", "--max-steps", "3",
+               "--out-dir", str(out_dir), "--no-progress", "--device", "cpu"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (out_dir / "ckpt.pt").is_file() and (out_dir / "metrics.jsonl").is_file()
+    assert "bits/char" in result.stdout
+
+
+# ------------------------------------------------------------------ mistakes: exit 2, one line
+
+
+@pytest.fixture
+def bad_checkpoints(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"\x00not a checkpoint\xff" * 10)
+    no_tokenizer = tmp_path / "no_tokenizer.pt"
+    tiny = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    save_checkpoint(no_tokenizer, tiny)  # a model alone: no tokenizer in the file
+    return {"missing": tmp_path / "missing.pt", "corrupt": corrupt, "no_tokenizer": no_tokenizer}
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "--preset", "huge"], "preset must be one of ['ci', 'cpu', 'gpu', 'ship']"),
+        ([*TRAIN, "--max-steps", "-3"], "max_steps must be an integer >= 1, got -3"),
+        ([*TRAIN, "--learning-rate", "0"], "learning_rate must be a number > 0"),
+        ([*TRAIN, "--corpus", "tiny-shakespear"], "did you mean 'tiny-shakespeare'"),
+        (["sample", "--checkpoint", "{missing}"], "No checkpoint at"),
+        (["sample", "--checkpoint", "{corrupt}"], "truncated or corrupt"),
+        (["sample", "--checkpoint", "{no_tokenizer}"], "holds no tokenizer"),
+        (["sample", "--checkpoint", "{ckpt}", "--prompt", "héllo €"], "'é', '€'"),
+        (["sample", "--checkpoint", "{ckpt}", "--temperature", "-0.5"], "--temperature must be"),
+        (["sample", "--checkpoint", "{ckpt}", "--max-new-tokens", "-1"], "must be >= 0, got -1"),
+        (["sample", "--checkpoint", "{ckpt}", "--prompt", ""], "--prompt is empty"),
+    ],
+)
+def test_mistakes_exit_2_with_a_one_line_message(argv, expected, trained, bad_checkpoints, capsys):
+    paths = {**bad_checkpoints, "ckpt": trained[0] / "ckpt.pt"}
+    argv = [arg.format(**paths) if arg.startswith("{") else arg for arg in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lmcourse {argv[0]}: error: ") and expected in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
