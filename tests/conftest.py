@@ -2,9 +2,21 @@
 
 Training notebooks read ``LMCOURSE_PRESET`` and, when it is set, use that preset instead of
 their committed default: the suite runs them with ``ci`` (seconds), while their committed
-outputs come from the ``cpu`` preset. Kernels inherit this process's environment.
+outputs come from the ``cpu`` preset. Kernels and subprocesses inherit this process's
+environment.
+
+One thread per process: the suite runs two workers (``-n 2``) on a 2-core machine, and each
+starts kernels and subprocesses. PyTorch's default of one OpenMP thread per core would put
+four or more busy threads on two cores, and OpenMP threads that wait for a descheduled partner
+make a small training step up to 100 times slower (measured here: 5 ms alone, 500 ms
+oversubscribed). Set ``OMP_NUM_THREADS`` yourself to override this.
 """
 
 import os
 
 os.environ.setdefault("LMCOURSE_PRESET", "ci")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it loads)
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
