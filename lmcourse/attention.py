@@ -21,6 +21,7 @@ from lmcourse.utils import is_int, is_real
 
 __all__ = [
     "CausalSelfAttention",
+    "KVCache",
     "LearnedPositions",
     "causal_mask",
     "scaled_dot_product_attention",
@@ -150,22 +151,57 @@ class LearnedPositions(nn.Module):
     forward pass returns its first T rows. Unlike sinusoids it cannot go past ``block_size``.
 
     Shapes:
-        forward(T) -> (T, C).
+        forward(T, start=0) -> (T, C): the vectors of positions start .. start + T − 1.
     """
 
     def __init__(self, block_size: int, C: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(block_size, C) * 0.02)  # (block_size, C)
 
-    def forward(self, T: int) -> torch.Tensor:
-        if T < 0:  # weight[:-1] would silently return block_size - 1 rows
-            raise ValueError(f"T must be a number of tokens >= 0, got {T!r}.")
-        if T > self.weight.shape[0]:
+    def forward(self, T: int, start: int = 0) -> torch.Tensor:
+        if T < 0 or start < 0:  # weight[:-1] would silently return block_size - 1 rows
+            raise ValueError(f"T and start must be >= 0, got T={T!r}, start={start!r}.")
+        block_size = self.weight.shape[0]
+        if start + T > block_size:
             raise ValueError(
-                f"a sequence of {T} tokens is longer than the model's context, block_size = "
-                f"{self.weight.shape[0]}: crop it to its last {self.weight.shape[0]} tokens."
+                f"positions {start}..{start + T - 1} are past the model's context, block_size = "
+                f"{block_size}: crop the sequence to its last {block_size} tokens."
             )
-        return self.weight[:T]  # (T, C)
+        return self.weight[start : start + T]  # (T, C)
+
+
+class KVCache:
+    """The keys and values of the tokens seen so far, in every layer: (B, H, S, D) each.
+
+    A causal model never changes what it computed for earlier tokens, so when it generates one
+    token at a time, each new token needs only its own query, key and value; the keys and
+    values of the S tokens before it are read from here instead of being computed again. The
+    cache grows by the new tokens at each forward pass (``GPT.forward(..., cache=cache)``).
+
+    Example::
+
+        >>> cache = KVCache(n_layer=2)
+        >>> k = v = torch.zeros(1, 4, 3, 8)  # (B, H, T, D): 3 tokens
+        >>> K, V = cache.update(0, k, v)
+        >>> len(cache), K.shape[2]
+        (3, 3)
+    """
+
+    def __init__(self, n_layer: int) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * n_layer
+        self.values: list[torch.Tensor | None] = [None] * n_layer
+
+    def __len__(self) -> int:
+        """S, the number of tokens cached (those of the first layer, which is updated first)."""
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Append the new tokens' keys and values (B, H, T, D); return all (B, H, S + T, D)."""
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=2)  # (B, H, S + T, D)
+            v = torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
 
 
 class CausalSelfAttention(nn.Module):
@@ -188,8 +224,12 @@ class CausalSelfAttention(nn.Module):
         dropout: dropout on the attention weights and on the output, in [0, 1).
         bias: biases in ``c_attn`` and ``c_proj``.
 
+    With a ``KVCache`` the keys and values of the S − T tokens before these T are read from it
+    (and these T are added to it): query t then sees the cached tokens and the new ones up to t.
+
     Shapes:
-        x: (B, T, C) -> (B, T, C); with ``return_attn`` also the weights (B, H, T, T).
+        x: (B, T, C) -> (B, T, C); with ``return_attn`` also the weights (B, H, T, S), S = T
+        without a cache.
     """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True) -> None:
@@ -205,20 +245,31 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, return_attn: bool = False
+        self,
+        x: torch.Tensor,
+        return_attn: bool = False,
+        cache: KVCache | None = None,
+        layer: int = 0,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
         H = self.n_head
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 × (B, T, C)
         q, k, v = (z.view(B, T, H, C // H).transpose(1, 2) for z in (q, k, v))  # (B, H, T, D)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)  # (B, H, S, D): the cached tokens, then these T
+        S = k.shape[2]
         if return_attn:
             y, weights = scaled_dot_product_attention(
-                q, k, v, mask=causal_mask(T, device=x.device), return_weights=True
-            )  # (B, H, T, D), (B, H, T, T)
+                q, k, v, mask=causal_mask(T, S, device=x.device), return_weights=True
+            )  # (B, H, T, D), (B, H, T, S)
             y = self.attn_dropout(weights) @ v if self.training and self.dropout else y
         else:
             p = self.dropout if self.training else 0.0
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # (B, H, T, D)
+            # T = S: the usual causal mask; T = 1: one new token may see every key
+            mask = None if T in (1, S) else causal_mask(T, S, device=x.device)
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p, is_causal=mask is None and T > 1
+            )  # (B, H, T, D)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): the heads side by side
         y = self.resid_dropout(self.c_proj(y))  # (B, T, C)
         return (y, weights) if return_attn else y

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse.attention import CausalSelfAttention, LearnedPositions
+from lmcourse.attention import CausalSelfAttention, KVCache, LearnedPositions
 from lmcourse.lm import lm_loss
 from lmcourse.utils import is_int, is_real
 
@@ -185,12 +185,12 @@ class Block(nn.Module):
         self.mlp = MLP(config)
 
     def forward(
-        self, x: torch.Tensor, return_attn: bool = False
+        self, x: torch.Tensor, return_attn: bool = False, cache=None, layer: int = 0
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if return_attn:
-            a, weights = self.attn(self.ln_1(x), return_attn=True)  # (B, T, C), (B, H, T, T)
+            a, weights = self.attn(self.ln_1(x), True, cache, layer)  # (B, T, C), (B, H, T, S)
         else:
-            a = self.attn(self.ln_1(x))  # (B, T, C)
+            a = self.attn(self.ln_1(x), cache=cache, layer=layer)  # (B, T, C)
         x = x + a  # the residual stream: each sub-layer adds to it
         x = x + self.mlp(self.ln_2(x))  # (B, T, C)
         return (x, weights) if return_attn else x
@@ -210,9 +210,13 @@ class GPT(nn.Module):
             write to the residual stream (``attn.c_proj``, ``mlp.c_proj``) N(0, (0.02/√(2L))²),
             so the stream's variance does not grow with depth.
 
+    With ``cache=KVCache(L)`` the model continues the tokens already in the cache: ``idx``
+    holds only the new ones, at positions ``len(cache)`` onwards (generation, one token a step).
+
     Shapes:
         idx, targets: (B, T) long with T <= block_size; logits: (B, T, V). With
-        ``return_attn=True`` also a list of L attention maps, (B, H, T, T) each.
+        ``return_attn=True`` also a list of L attention maps, (B, H, T, S) each (S = T without
+        a cache).
     """
 
     def __init__(self, config: GPTConfig, generator: torch.Generator | None = None) -> None:
@@ -246,23 +250,29 @@ class GPT(nn.Module):
                 nn.init.zeros_(p)  # (LayerNorm weights keep their initial 1)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_attn: bool = False
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        return_attn: bool = False,
+        cache: KVCache | None = None,
     ):
         B, T = idx.shape
-        if T > self.config.block_size:
+        start = 0 if cache is None else len(cache)  # tokens already in the cache
+        if start + T > self.config.block_size:
+            seen = f"the cache holds {start} tokens and " if start else ""
             raise ValueError(
-                f"idx has {T} tokens but the model's context is block_size = "
-                f"{self.config.block_size}: pass at most its last {self.config.block_size}."
+                f"{seen}idx has {T} tokens, more than the model's context, block_size = "
+                f"{self.config.block_size}: pass at most the last {self.config.block_size - start}."
             )
         tr = self.transformer
-        x = tr.drop(tr.wte(idx) + tr.wpe(T))  # (B, T, C): (B, T, C) + (T, C) broadcast
+        x = tr.drop(tr.wte(idx) + tr.wpe(T, start))  # (B, T, C): (B, T, C) + (T, C) broadcast
         attn = []
-        for block in tr.h:
+        for layer, block in enumerate(tr.h):
             if return_attn:
-                x, weights = block(x, return_attn=True)  # (B, T, C), (B, H, T, T)
+                x, weights = block(x, True, cache, layer)  # (B, T, C), (B, H, T, S)
                 attn.append(weights)
             else:
-                x = block(x)  # (B, T, C)
+                x = block(x, cache=cache, layer=layer)  # (B, T, C)
         logits = self.lm_head(tr.ln_f(x))  # (B, T, V)
         loss = None if targets is None else lm_loss(logits, targets)
         return (logits, loss, attn) if return_attn else (logits, loss)

@@ -10,6 +10,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
 from lmcourse import gpt as gpt_module
+from lmcourse.attention import KVCache
 from lmcourse.gpt import (
     GPT,
     GPT2_CONFIGS,
@@ -242,3 +243,40 @@ def test_from_pretrained_uses_a_cached_copy(monkeypatch):
     model = GPT.from_pretrained("gpt2")
     assert calls == [("gpt2", {"local_files_only": True})]
     assert model.config.n_embd == 24
+
+
+# --------------------------------------------------------------------------- the KV cache
+
+
+@pytest.mark.parametrize("chunks", [[12], [5, 1, 1, 1, 4], [1] * 12, [3, 6, 3]])
+def test_the_kv_cache_gives_the_logits_of_the_full_forward(chunks):
+    model = GPT.from_hf_gpt2(hf_gpt2(n_positions=12)).eval()
+    idx = torch.randint(17, (2, 12))
+    with torch.no_grad():
+        full = model(idx)[0]  # (B, 12, V)
+        cache, pieces, start = KVCache(model.config.n_layer), [], 0
+        for size in chunks:  # a prompt, then pieces: each sees the cached tokens before it
+            pieces.append(model(idx[:, start : start + size], cache=cache)[0])
+            start += size
+            assert len(cache) == start
+    torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_maps_with_a_cache_cover_the_cached_keys():
+    model = GPT.from_hf_gpt2(hf_gpt2()).eval()
+    idx = torch.randint(17, (1, 7))
+    cache = KVCache(2)
+    with torch.no_grad():
+        model(idx[:, :4], cache=cache)
+        logits, _, attn = model(idx[:, 4:], return_attn=True, cache=cache)
+        _, _, full = model(idx, return_attn=True)
+    assert attn[0].shape == (1, 3, 3, 7)  # (B, H, T new, S = 4 cached + 3 new)
+    torch.testing.assert_close(attn[1], full[1][:, :, 4:], atol=1e-6, rtol=1e-5)
+
+
+def test_a_full_cache_is_a_clear_error():
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    cache = KVCache(1)
+    model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
+    with pytest.raises(ValueError, match="the cache holds 3 tokens"):
+        model(torch.zeros(1, 2, dtype=torch.long), cache=cache)
