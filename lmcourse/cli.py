@@ -155,7 +155,8 @@ def _sample(args: argparse.Namespace) -> int:
     idx = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long, device=device)  # (1, T)
     generator = torch.Generator().manual_seed(args.seed)
     block_size = getattr(model.config, "block_size", None)
-    out = generate(model, idx, args.max_new_tokens, args.temperature, generator, block_size)
+    out = generate(model, idx, args.max_new_tokens, temperature=args.temperature,
+                   generator=generator, block_size=block_size)  # fmt: skip
     print(tokenizer.decode(out[0].tolist()))
     return 0
 

@@ -6,7 +6,8 @@ Every neural LM has one interface (STYLE.md §3)::
 
 ``logits[b, t]`` scores the token that follows ``idx[b, :t + 1]``, and ``loss`` is the mean
 cross-entropy over all B·T positions (``None`` without targets). So one ``evaluate``, one
-``generate`` and one training loop (``lmcourse.train``) serve the bigram table through GPT, and
+``generate`` (``lmcourse.sampling.generate``, also importable from here) and one training loop
+(``lmcourse.train``) serve the bigram table through GPT, and
 ``NGramModule`` puts a count-based ``NGramLM`` behind the same interface.
 """
 
@@ -22,8 +23,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM
+from lmcourse.sampling import generate  # re-exported: one sampler for every model
 from lmcourse.tokenizers import CharTokenizer
-from lmcourse.utils import is_int, is_real
+from lmcourse.utils import is_int
 
 __all__ = [
     "NGramModule",
@@ -166,69 +168,6 @@ def bits_per_token(
 ) -> float:
     """``evaluate(...) / ln 2``: the same cross-entropy in bits (bits per character for chars)."""
     return evaluate(model, data, block_size, batch_size, max_batches, device) / math.log(2)
-
-
-# --------------------------------------------------------------------------- sampling
-
-
-def _check_generate_args(
-    idx: torch.Tensor, max_new_tokens: int, temperature: float, block_size: int | None
-) -> None:
-    if not is_int(max_new_tokens) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
-    if not is_real(temperature) or not 0 <= temperature < math.inf:
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
-    if block_size is not None and (not is_int(block_size) or block_size < 1):
-        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}.")
-    if idx.ndim != 2 or idx.dtype != torch.long or idx.shape[1] == 0:
-        raise ValueError(
-            f"idx must be a (B, T) long tensor with T >= 1, got {idx.dtype} {tuple(idx.shape)}."
-        )
-
-
-def generate(
-    model: nn.Module,
-    idx: torch.Tensor,
-    max_new_tokens: int,
-    temperature: float = 1.0,
-    generator: torch.Generator | None = None,
-    block_size: int | None = None,
-) -> torch.Tensor:
-    """Extend every row of ``idx`` by ``max_new_tokens`` tokens sampled from ``model``.
-
-    At each step the model sees the sequence so far (its last ``block_size`` tokens, if given,
-    for models with a maximum context) and the next token is drawn from
-    ``softmax(logits[:, -1] / temperature)``: the ``P^(1/T)`` rule of
-    ``lmcourse.sampling.sample_from_probs``, for a whole batch at once. Temperature 0 is greedy
-    (the argmax).
-
-    Args:
-        model: any LM with the ``forward(idx, targets) -> (logits, loss)`` interface.
-        idx: the prompts, (B, T) long, on the model's device.
-        max_new_tokens: how many tokens to add (>= 0).
-        temperature: T >= 0; below 1 sharper, above 1 flatter, 0 greedy.
-        generator: a seeded ``torch.Generator`` (on ``idx``'s device, or the CPU) for
-            reproducible samples.
-        block_size: crop the context to its last ``block_size`` tokens (None: no crop).
-
-    Shapes:
-        idx: (B, T) -> (B, T + max_new_tokens), the prompt unchanged at the start.
-    """
-    _check_generate_args(idx, max_new_tokens, temperature, block_size)
-    with eval_mode(model):
-        for _ in range(max_new_tokens):
-            context = idx if block_size is None else idx[:, -block_size:]  # (B, <= block_size)
-            logits, _ = model(context)  # (B, T, V)
-            logits = logits[:, -1, :]  # (B, V): the prediction after the last token
-            if temperature == 0:
-                next_idx = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-            else:
-                probs = F.softmax(logits.float() / temperature, dim=-1)  # (B, V)
-                if generator is not None:
-                    probs = probs.to(generator.device)  # a CPU generator samples on the CPU
-                next_idx = torch.multinomial(probs, 1, generator=generator).to(idx.device)
-            idx = torch.cat([idx, next_idx], dim=1)  # (B, T + 1)
-    return idx
 
 
 # --------------------------------------------------------------------------- n-gram adapter

@@ -5,10 +5,24 @@ The same rule serves every model of the course, from n-gram counts to GPT.
 
 from __future__ import annotations
 
+import inspect
+import math
+from collections.abc import Iterator
+
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["sample_from_probs", "top_k_filter", "top_p_filter"]
+from lmcourse.utils import is_int, is_real
+
+__all__ = [
+    "choose_next",
+    "generate",
+    "sample_from_probs",
+    "stream",
+    "top_k_filter",
+    "top_p_filter",
+]
 
 
 def sample_from_probs(
@@ -91,3 +105,153 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     kept = (mass_before < p).sum(dim=-1, keepdim=True)  # (..., 1): how many to keep, >= 1
     threshold = sorted_probs.gather(-1, kept - 1)  # (..., 1): the smallest kept probability
     return logits.masked_fill(probs < threshold, float("-inf"))
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size) -> None:
+    if not is_int(max_new_tokens) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
+    if not is_real(temperature) or not 0 <= temperature < math.inf:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+    if top_k is not None and (not is_int(top_k) or top_k < 1):
+        raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}.")
+    if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
+        raise ValueError(f"top_p must be a number in (0, 1] or None, got {top_p!r}.")
+    if block_size is not None and (not is_int(block_size) or block_size < 1):
+        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}.")
+    if not isinstance(idx, torch.Tensor) or idx.ndim != 2 or idx.dtype != torch.long:
+        got = f"{idx.dtype} {tuple(idx.shape)}" if isinstance(idx, torch.Tensor) else type(idx)
+        raise ValueError(f"idx must be a (B, T) long tensor of token ids, got {got}.")
+    if idx.shape[1] == 0:
+        raise ValueError(
+            "The prompt is empty: a model needs at least one token to continue. Start from a "
+            "newline (the start of a speech) or any character of the vocabulary."
+        )
+
+
+def choose_next(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The next token of each row: the argmax for temperature 0, else a sample.
+
+    ``softmax(filter(logits / T))``: the temperature first (the ``P^(1/T)`` rule of
+    ``sample_from_probs``), then top-k, then top-p on the tempered distribution.
+
+    Shapes:
+        logits: (B, V) -> (B, 1) long.
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    probs = torch.softmax(logits, dim=-1)  # (B, V)
+    if generator is not None:
+        probs = probs.to(generator.device)  # a CPU generator samples on the CPU
+    return torch.multinomial(probs, 1, generator=generator).to(logits.device)  # (B, 1)
+
+
+def _context_size(model: nn.Module, block_size: int | None) -> int | None:
+    if block_size is not None:
+        return block_size
+    return getattr(getattr(model, "config", None), "block_size", None)
+
+
+def _can_cache(model: nn.Module) -> bool:
+    """Whether the model can continue from a ``KVCache`` (GPT can; other models recompute)."""
+    return "cache" in inspect.signature(model.forward).parameters
+
+
+def stream(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    block_size: int | None = None,
+) -> Iterator[torch.Tensor]:
+    """``generate``, one step at a time: yields each new token (B, 1) as soon as it is chosen.
+
+    Same arguments and the same tokens as ``generate`` (which is this, concatenated).
+    """
+    _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size)
+    from lmcourse.attention import KVCache  # (imports torch.nn only; here to keep this light)
+    from lmcourse.lm import eval_mode
+
+    block_size = _context_size(model, block_size)
+    cached = use_cache and _can_cache(model)
+    if block_size is not None:  # when the window is full, keep this many tokens (see generate)
+        keep = max(block_size // 2, 1) if _can_cache(model) else block_size
+    start = 0 if block_size is None else max(0, idx.shape[1] - block_size)  # the window's start
+    cache = None
+    with eval_mode(model):
+        for _ in range(max_new_tokens):
+            if block_size is not None and idx.shape[1] - start > block_size:
+                start = idx.shape[1] - keep  # the window is full: move it
+                cache = None  # the positions moved: the cached keys are stale
+            if not cached:
+                logits, _ = model(idx[:, start:])  # (B, T, V), the whole window again
+            elif cache is None:
+                cache = KVCache(model.config.n_layer)
+                logits, _ = model(idx[:, start:], cache=cache)  # the window, cached
+            else:
+                logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token
+            next_idx = choose_next(logits[:, -1], temperature, top_k, top_p, generator)
+            idx = torch.cat([idx, next_idx], dim=1)  # (B, T + 1)
+            yield next_idx
+
+
+def generate(
+    model: nn.Module,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    use_cache: bool = True,
+    block_size: int | None = None,
+) -> torch.Tensor:
+    """Extend every row of ``idx`` by ``max_new_tokens`` tokens sampled from ``model``.
+
+    Each step turns the model's last logits into the next token with ``choose_next``:
+    temperature (0 = greedy), then top-k, then top-p. Works for every model with the LM
+    interface; a ``GPT`` keeps its keys and values in a ``KVCache`` (``use_cache=True``), so
+    each step computes one new token instead of the whole context: the same tokens, faster.
+
+    The context policy, for a model with a maximum context (``block_size``, by default
+    ``model.config.block_size``): it first sees the prompt's last ``block_size`` tokens, and
+    the window grows with each new token until it is full. Then a model that can use a cache
+    (GPT) restarts from the last ``block_size // 2`` tokens and grows again, with and without
+    the cache, so that both give the same tokens: sliding by one token would shift every
+    position, and since GPT's positions are absolute, every cached key would be stale, the cost
+    of no cache at all. Other models (which recompute the window anyway) slide by one token.
+
+    Args:
+        model: any LM with the ``forward(idx, targets) -> (logits, loss)`` interface.
+        idx: the prompts, (B, T) long with T >= 1, on the model's device.
+        max_new_tokens: how many tokens to add (>= 0).
+        temperature: T >= 0; below 1 sharper, above 1 flatter, 0 greedy.
+        top_k: keep only the k most likely tokens (None: all).
+        top_p: keep only the most likely tokens whose mass reaches p, in (0, 1] (None: all).
+        generator: a seeded ``torch.Generator`` (on ``idx``'s device, or the CPU).
+        use_cache: use a ``KVCache`` when the model supports one.
+        block_size: the model's maximum context (None: ``model.config.block_size`` if any).
+
+    Shapes:
+        idx: (B, T) -> (B, T + max_new_tokens), the prompt unchanged at the start.
+    """
+    new = list(stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator,
+                      use_cache, block_size))  # fmt: skip
+    return torch.cat([idx, *new], dim=1)

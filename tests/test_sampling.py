@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmcourse.sampling import sample_from_probs, top_k_filter, top_p_filter
+from lmcourse.sampling import generate, sample_from_probs, stream, top_k_filter, top_p_filter
 
 
 def test_temperature_zero_is_the_argmax():
@@ -105,3 +105,98 @@ def test_bad_top_k_is_named(k):
 def test_bad_top_p_is_named(p):
     with pytest.raises(ValueError, match=r"top_p must be a number in \(0, 1\]"):
         top_p_filter(torch.zeros(3), p)
+
+
+# --------------------------------------------------------------------------- generate and stream
+
+
+def _tiny_gpt(block_size=16, seed=0):
+    from lmcourse.gpt import GPT, GPTConfig
+
+    config = GPTConfig(vocab_size=11, block_size=block_size, n_layer=2, n_head=2, n_embd=16)
+    model = GPT(config, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():  # larger weights than GPT-2's init: sharper, more varied predictions
+        for p in model.parameters():
+            p.mul_(8.0 if p.ndim == 2 else 1.0)
+    return model
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        dict(temperature=0),
+        dict(temperature=1.0),
+        dict(temperature=0.7, top_k=3),
+        dict(temperature=1.3, top_p=0.8),
+        dict(temperature=1.0, top_k=5, top_p=0.9),
+    ],  # fmt: skip
+)
+def test_the_kv_cache_generates_the_same_tokens_also_past_the_context(settings_):
+    model = _tiny_gpt(block_size=16)
+    prompt = torch.randint(11, (3, 5), generator=torch.Generator().manual_seed(1))
+    runs = [
+        generate(
+            model, prompt, 60, generator=torch.Generator().manual_seed(7), use_cache=c, **settings_
+        )  # fmt: skip
+        for c in (True, False)
+    ]
+    assert runs[0].shape == (3, 65)
+    assert torch.equal(runs[0], runs[1])  # 60 new tokens: the 16-token window moved 6 times
+
+
+def test_the_cache_computes_one_new_token_per_step_until_the_window_moves():
+    model = _tiny_gpt(block_size=8)
+    lengths = []
+    model.register_forward_pre_hook(lambda module, args: lengths.append(args[0].shape[1]))
+    generate(model, torch.zeros(1, 3, dtype=torch.long), 10, generator=torch.Generator())
+    # the prompt (3), then one token at a time until 8 are in the window; then the last 4 again
+    assert lengths == [3, 1, 1, 1, 1, 1, 4, 1, 1, 1]
+    lengths.clear()
+    generate(model, torch.zeros(1, 3, dtype=torch.long), 4, use_cache=False)
+    assert lengths == [3, 4, 5, 6]
+
+
+def test_stream_yields_the_tokens_of_generate_one_at_a_time():
+    model = _tiny_gpt()
+    prompt = torch.tensor([[1, 2, 3]])
+    pieces = list(stream(model, prompt, 12, generator=torch.Generator().manual_seed(3)))
+    assert all(piece.shape == (1, 1) for piece in pieces) and len(pieces) == 12
+    full = generate(model, prompt, 12, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.cat([prompt, *pieces], dim=1), full)
+
+
+def test_every_model_with_the_lm_interface_can_generate():
+    from lmcourse.mlp import MLPLM, MLPConfig
+    from lmcourse.rnn import RecurrentLM, RecurrentLMConfig
+
+    prompt = torch.tensor([[0, 1]])
+    for model in (MLPLM(MLPConfig(vocab_size=11)), RecurrentLM(RecurrentLMConfig(vocab_size=11)),
+                  _tiny_gpt()):  # fmt: skip
+        out = generate(model, prompt, 20, top_k=4, top_p=0.9, generator=torch.Generator())
+        assert out.shape == (1, 22) and int(out.max()) < 11
+
+
+def test_top_k_1_and_temperature_0_are_both_greedy():
+    model = _tiny_gpt()
+    prompt = torch.tensor([[4, 2]])
+    greedy = generate(model, prompt, 20, temperature=0)
+    assert torch.equal(generate(model, prompt, 20, top_k=1, generator=torch.Generator()), greedy)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"temperature": -0.1}, "temperature must be a number >= 0"),
+        ({"top_k": 0}, "top_k must be an integer >= 1"),
+        ({"top_p": 0.0}, r"top_p must be a number in \(0, 1\]"),
+        ({"top_p": 1.5}, r"top_p must be a number in \(0, 1\]"),
+        ({"max_new_tokens": -3}, "max_new_tokens must be an integer >= 0"),
+        ({"block_size": -1}, "block_size must be a positive integer"),
+        ({"idx": torch.zeros(1, 0, dtype=torch.long)}, "The prompt is empty.*newline"),
+        ({"idx": [[1, 2]]}, "idx must be a .B, T. long tensor"),
+    ],  # fmt: skip
+)
+def test_bad_input_is_a_clear_error(kwargs, message):
+    arguments = {"idx": torch.tensor([[1]]), "max_new_tokens": 3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        generate(_tiny_gpt(), **arguments)
