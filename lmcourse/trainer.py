@@ -171,6 +171,8 @@ class Run:
         config, history = self.config, self.history
         was_training, start = self.model.training, time.perf_counter()
         if self.step == 0:
+            if self.metrics_path is not None:  # a fresh run: no records of an older one
+                self.metrics_path.unlink(missing_ok=True)
             self._evaluate()
         self.model.train()
         tokens = config.batch_size * config.block_size * config.grad_accum_steps

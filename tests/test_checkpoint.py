@@ -173,3 +173,10 @@ def test_the_gpu_preset_code_path_runs_on_the_cpu(tmp_path):
     assert model.config.n_embd == 384 and model.config.dropout == 0.2
     assert load_checkpoint(tmp_path / "ckpt.pt")["train_config"]["batch_size"] == 2
     assert history.mfu is None  # no GPU peak to compare with
+
+
+def test_a_fresh_run_replaces_the_metrics_of_an_older_one(tmp_path):
+    _train(tmp_path)
+    _train(tmp_path, config=TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}))
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]

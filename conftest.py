@@ -1,4 +1,4 @@
-"""Test-suite settings shared by every test file and by the notebook kernels nbval starts.
+"""Test-suite settings shared by every test, doctest and notebook kernel nbval starts.
 
 Training notebooks read ``LMCOURSE_PRESET`` and, when it is set, use that preset instead of
 their committed default: the suite runs them with ``ci`` (seconds), while their committed
