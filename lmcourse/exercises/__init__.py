@@ -19,6 +19,7 @@ from lmcourse.exercises import (
     gradients,  # registers the exercises of notebook 03
     recurrence,  # registers the exercises of notebook 04
     text_as_data,  # registers the exercises of notebook 01
+    training,  # registers the exercises of notebook 08
     welcome,  # registers the exercise of notebook 00
 )
 from lmcourse.exercises.core import (
@@ -52,5 +53,6 @@ __all__ = [
     "register",
     "show_solution",
     "text_as_data",
+    "training",
     "welcome",
 ]
