@@ -1,4 +1,5 @@
-"""Plots of the course: loss curves, coloured-text activations and attention heatmaps.
+"""Plots of the course: loss curves, coloured-text activations, attention heatmaps and
+next-token distributions.
 
 Every single plot draws on a matplotlib ``Axes`` (a new figure unless ``ax=`` is given) and
 returns it, so a notebook can add to the plot or put several side by side; a grid of plots
@@ -18,7 +19,14 @@ from matplotlib.figure import Figure
 
 from lmcourse.train import History
 
-__all__ = ["LOSS_METRICS", "attention_grid", "attention_heatmap", "colored_text", "plot_history"]
+__all__ = [
+    "LOSS_METRICS",
+    "attention_grid",
+    "attention_heatmap",
+    "colored_text",
+    "next_token_bars",
+    "plot_history",
+]
 
 #: The losses of a ``History`` that ``plot_history`` draws, with their names on the plot.
 LOSS_METRICS = {
@@ -233,3 +241,59 @@ def attention_grid(attn, tokens, title: str | None = None, size: float = 2.0) ->
     fig.suptitle(title or f"Attention weights of {shape} (white 0, dark blue 1)")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- next token
+
+
+def next_token_bars(
+    probs, labels, ax: Axes | None = None, top: int = 10, title: str | None = None
+) -> Axes:
+    """The ``top`` most likely next tokens as horizontal bars, the most likely on top.
+
+    Args:
+        probs: the next token's probabilities, a (V,) tensor or array, e.g.
+            ``torch.softmax(logits[0, -1], -1)``.
+        labels: the V tokens' strings in id order (a string: one character each), e.g.
+            ``tokenizer.chars``.
+        ax: the Axes to draw on (default: a new figure).
+        top: how many tokens to show (all V if V is smaller).
+        title: the title (default: "The 10 most likely next tokens").
+
+    Returns:
+        the Axes: probability (0 to 1) along x, tokens along y, each bar's value at its end.
+
+    Example: probabilities 0.1, 0.6, 0.3 of "a", "b", "c" show b, c, a from the top::
+
+        next_token_bars(torch.tensor([0.1, 0.6, 0.3]), "abc")
+    """
+    p = _as_array(probs)
+    if p.ndim != 1:
+        raise ValueError(
+            f"probs must be one (V,) vector of probabilities, got shape {p.shape}; pick one "
+            "position, e.g. probs[0, -1] of a (B, T, V) tensor."
+        )
+    labels = list(labels)
+    if len(labels) != len(p):
+        raise ValueError(
+            f"got {len(labels)} labels for {len(p)} probabilities: pass one token string per "
+            f"entry of probs, {len(p)} in all."
+        )
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be an integer >= 1, got {top!r}.")
+    order = np.argsort(-p, kind="stable")[:top]  # most likely first; ties in id order
+    k = len(order)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.3 * k + 1.2))
+    ax.barh(range(k), p[order], color="tab:blue")
+    ax.set_yticks(range(k), labels=[_token_label(labels[i]) for i in order])
+    ax.invert_yaxis()  # bar 0, the most likely, on top
+    for y, value in enumerate(p[order]):
+        inside = value > 0.85  # near 1 the number goes inside the bar, to stay in the plot
+        ax.text(value + (-0.01 if inside else 0.01), y, f"{value:.3f}", va="center", fontsize=9,
+                ha="right" if inside else "left", color="white" if inside else "black")  # fmt: skip
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("probability")
+    ax.set_ylabel("next token")
+    ax.set_title(f"The {k} most likely next tokens" if title is None else title)
+    return ax

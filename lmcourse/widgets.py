@@ -4,6 +4,9 @@ Each widget keeps its logic in plain methods (``generate``, ``model``) that test
 a browser, and shows its result in ``HTML`` widgets whose ``value`` is the whole state: nothing
 is printed into an ``Output`` area. Errors in what the learner typed are shown inline, in
 words, never as a traceback.
+
+The explorers of a trained neural LM (``SamplingPlayground``, ``AttentionExplorer``,
+``NextTokenExplorer``) follow the same rules in ``lmcourse.explorers``.
 """
 
 from __future__ import annotations

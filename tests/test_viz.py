@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from lmcourse.train import History
-from lmcourse.viz import LOSS_METRICS, attention_grid, attention_heatmap, plot_history
+from lmcourse.viz import (
+    LOSS_METRICS,
+    attention_grid,
+    attention_heatmap,
+    next_token_bars,
+    plot_history,
+)
 
 
 def _history(scale=1.0):
@@ -162,3 +168,39 @@ def test_attention_grid_errors():
         attention_grid([torch.zeros(3, 3)], "abc")
     with pytest.raises(ValueError, match="got 2 tokens"):
         attention_grid([torch.zeros(1, 3, 3)], "ab")
+
+
+# --------------------------------------------------------------------------- next token
+
+
+def test_next_token_bars_shows_the_top_tokens_most_likely_first():
+    probs = torch.tensor([0.1, 0.4, 0.05, 0.3, 0.15], requires_grad=True)
+    ax = next_token_bars(probs, ["a", "\n", "b", " ", "c"], top=3)
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == pytest.approx([0.4, 0.3, 0.15])  # bar i at y = i, in decreasing order
+    assert [bar.get_y() + bar.get_height() / 2 for bar in ax.patches] == pytest.approx([0, 1, 2])
+    assert ax.yaxis_inverted()  # y = 0, the most likely, on top
+    assert _labels(ax.get_yticklabels()) == ["↵", "␣", "c"]
+    assert [text.get_text() for text in ax.texts] == ["0.400", "0.300", "0.150"]
+    assert ax.get_xlim() == (0.0, 1.0) and ax.get_xlabel() == "probability"
+    assert ax.get_title() == "The 3 most likely next tokens"
+
+
+def test_next_token_bars_with_fewer_tokens_than_top_on_given_axes():
+    fig, (left, right) = plt.subplots(1, 2)
+    ax = next_token_bars(np.array([0.25, 0.75]), "xy", ax=right, title="after 'a'")
+    assert ax is right and not left.patches
+    assert _labels(ax.get_yticklabels()) == ["y", "x"]  # top=10 but only 2 tokens
+    assert [bar.get_width() for bar in ax.patches] == [0.75, 0.25]
+    assert ax.get_title() == "after 'a'"
+
+
+@pytest.mark.parametrize(
+    "probs, labels, top, match",
+    [(np.full(3, 1 / 3), "ab", 10, "got 2 labels for 3 probabilities"),
+     (np.full((1, 3), 1 / 3), "abc", 10, "one \\(V,\\) vector"),
+     (np.full(3, 1 / 3), "abc", 0, "top must be an integer >= 1")],
+)  # fmt: skip
+def test_next_token_bars_errors(probs, labels, top, match):
+    with pytest.raises(ValueError, match=match):
+        next_token_bars(probs, labels, top=top)

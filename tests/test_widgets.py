@@ -3,9 +3,17 @@
 (tests/test_browser.py drives the same widgets in JupyterLab in a real browser.)
 """
 
+import html
+import math
+
+import ipywidgets as widgets
 import pytest
+import torch
 
 from lmcourse.data import load_text
+from lmcourse.explorers import AttentionExplorer, NextTokenExplorer, SamplingPlayground
+from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.tokenizers import CharTokenizer
 from lmcourse.widgets import NGramSampler
 
 
@@ -59,3 +67,175 @@ def test_unknown_prompt_characters_are_reported_inline(sampler):
     assert "Traceback" not in sampler.status.value
     assert sampler.output.value == before  # the last good sample stays
     sampler.prompt.value = "ROMEO:\n"
+
+
+# --------------------------------------------------------------------------- GPT explorers
+
+TEXT = "ROMEO:\nTo be, or not to be, that is the question.\nJULIET:\nWherefore art thou Romeo?\n"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _tiny_gpt(tok, dropout=0.0):
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=16,
+                       dropout=dropout)  # fmt: skip
+    return GPT(config, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def gpt():
+    tok = CharTokenizer.from_text(TEXT)
+    return _tiny_gpt(tok), tok
+
+
+@pytest.fixture
+def playground(gpt):
+    widget = SamplingPlayground(*gpt, prompt="ROMEO:\n")
+    widget.length.value = 40  # 7 + 40 > block_size 32: the context window moves once
+    return widget
+
+
+def _shown(output) -> str:
+    """The text of an HTML widget's <pre>, as the reader sees it."""
+    return html.unescape(output.value.removeprefix("<pre>").removesuffix("</pre>"))
+
+
+def test_playground_streams_the_sample_into_the_output(playground):
+    shown = []
+    playground.output.observe(lambda change: shown.append(_shown(playground.output)), "value")
+    playground.button.click()
+    text = _shown(playground.output)
+    assert text.startswith("ROMEO:\n") and len(text) == len("ROMEO:\n") + 40
+    assert len(shown) == 5 and shown[-1] == text  # every 8 tokens: 8, 16, 24, 32, 40
+    assert [len(s) for s in shown] == [7 + 8 * i for i in range(1, 6)]
+    assert all(text.startswith(s) for s in shown)  # each update extends the last one
+    assert text == playground.generate()  # streaming gives the same text as generate()
+    status = html.unescape(playground.status.value)
+    assert "temperature 0.8, top-k off, top-p off, seed 0: 40 tokens in" in status
+    assert "tokens/s" in status and not playground.button.disabled
+
+
+def test_playground_same_seed_same_text_other_seed_other_text(playground):
+    playground.seed.value = 1
+    first = playground.generate()
+    assert playground.generate() == first
+    playground.seed.value = 2
+    assert playground.generate() != first
+
+
+def test_playground_greedy_whatever_the_seed_and_top_k_1_is_greedy(playground):
+    playground.temperature.value = 0.0
+    greedy = playground.generate()
+    playground.seed.value = 99
+    assert playground.generate() == greedy
+    playground.button.click()
+    assert "temperature 0 (greedy), seed 99" in playground.status.value
+    playground.temperature.value, playground.top_k.value = 1.0, 1
+    assert playground.settings() == {"temperature": 1.0, "top_k": 1, "top_p": None}
+    assert playground.generate() == greedy
+    playground.top_k.value, playground.top_p.value = 0, 0.5
+    assert playground.settings() == {"temperature": 1.0, "top_k": None, "top_p": 0.5}
+
+
+def test_playground_reports_bad_input_inline_and_keeps_the_output(playground):
+    playground.button.click()
+    before = playground.output.value
+    for prompt, words in [
+        ("Romeo é€é", "outside the model's vocabulary: 'é', '€'. Remove"),
+        ("", "The prompt is empty: type at least one character"),
+    ]:
+        playground.prompt.value = prompt
+        playground.button.click()
+        status = html.unescape(playground.status.value)
+        assert words in status and "Traceback" not in status
+        assert playground.output.value == before
+    playground.prompt.value, playground.seed.value = "R", 2**70
+    playground.button.click()
+    assert "seed" in playground.status.value and playground.output.value == before
+
+
+def test_playground_long_prompt_uses_the_last_block_size_characters(playground):
+    playground.prompt.value = TEXT[:50]  # block_size is 32
+    playground.button.click()
+    assert _shown(playground.output).startswith(TEXT[:50])
+    assert "the model sees the prompt's last 32 characters" in html.unescape(
+        playground.status.value
+    )
+
+
+def test_attention_image_and_weights(gpt):
+    explorer = AttentionExplorer(*gpt, text="ROMEO:\nTo be")
+    first = bytes(explorer.image.value)
+    assert first.startswith(PNG) and "12 characters" in explorer.status.value
+    explorer.head.value = 1
+    assert bytes(explorer.image.value).startswith(PNG) and bytes(explorer.image.value) != first
+    explorer.layer.value = 1
+    weights, tokens = explorer.attention("ROMEO:\nTo be", 1, 1)
+    assert tokens == list("ROMEO:\nTo be") and weights.shape == (12, 12)
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(12))
+    assert (weights.triu(diagonal=1) == 0).all()  # no character looks ahead
+    assert weights[0, 0] == 1  # the first character can only look at itself
+
+
+def test_attention_long_text_is_cropped_and_bad_text_reported(gpt):
+    explorer = AttentionExplorer(*gpt, text=TEXT[:45])
+    weights, tokens = explorer.attention(TEXT[:45], 0, 0)
+    assert weights.shape == (32, 32) and "".join(tokens) == TEXT[13:45]
+    assert "The text has 45 characters" in explorer.status.value
+    assert "showing its last 32" in explorer.status.value
+    before = bytes(explorer.image.value)
+    explorer.text.value = "Roméo"
+    assert "'é'" in html.unescape(explorer.status.value)
+    assert bytes(explorer.image.value) == before  # the last heatmap stays
+    with pytest.raises(ValueError, match="head must be 0 to 1"):
+        explorer.attention("Romeo", 0, 2)
+
+
+def _entropy(p):
+    return -(p * p.clamp_min(1e-30).log()).sum().item()
+
+
+def test_next_token_distribution(gpt):
+    model, tok = gpt
+    explorer = NextTokenExplorer(model, tok, prompt="To be")
+    probs = explorer.distribution("To be", 1.0)
+    assert probs.shape == (tok.vocab_size,) and math.isclose(probs.sum().item(), 1, rel_tol=1e-5)
+    greedy = explorer.distribution("To be", 0.0)
+    assert greedy.sum() == 1 and greedy[probs.argmax()] == 1  # one-hot at the argmax
+    entropies = [_entropy(explorer.distribution("To be", t)) for t in (0.5, 1.0, 2.0)]
+    assert entropies == sorted(entropies) and entropies[0] < entropies[-1]
+    with torch.no_grad():  # an independent path: the model's last logits, softmax(z / T)
+        logits, _ = model(torch.tensor([tok.encode(TEXT[8:40])]))
+    torch.testing.assert_close(
+        explorer.distribution(TEXT[:40], 0.5), torch.softmax(logits[0, -1] / 0.5, -1)
+    )  # a prompt longer than block_size: its last 32 characters
+    with pytest.raises(ValueError, match="temperature must be a number >= 0"):
+        explorer.distribution("To be", -1.0)
+
+
+def test_next_token_widget_redraws_and_reports_errors(gpt):
+    explorer = NextTokenExplorer(*gpt, prompt="To be")
+    first = bytes(explorer.image.value)
+    assert first.startswith(PNG) and "Most likely next" in explorer.status.value
+    explorer.temperature.value = 0.0
+    assert "p = 1.000" in explorer.status.value and "entropy 0.00 bits" in explorer.status.value
+    greedy_chart = bytes(explorer.image.value)
+    assert greedy_chart != first
+    explorer.prompt.value = "To bé€"
+    assert "'é', '€'" in html.unescape(explorer.status.value)
+    assert bytes(explorer.image.value) == greedy_chart
+
+
+def test_explorers_compute_in_eval_mode():
+    tok = CharTokenizer.from_text(TEXT)
+    model = _tiny_gpt(tok, dropout=0.5).train()  # dropout would make every call differ
+    explorer = NextTokenExplorer(model, tok, prompt="To be")
+    torch.testing.assert_close(explorer.distribution("To be", 1), explorer.distribution("To be", 1))
+    weights, _ = AttentionExplorer(model, tok, text="To be").attention("To be", 0, 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(5))
+    playground = SamplingPlayground(model, tok, prompt="To be")
+    playground.length.value = 10
+    playground.button.click()
+    assert _shown(playground.output) == playground.generate()
+    assert model.training  # the mode is restored
+    assert isinstance(playground.widget, widgets.VBox)
+    assert playground._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
