@@ -3,12 +3,13 @@
 Importing this module registers ``07.gpt_params``, ``07.mlp_params``, ``07.causal_mask``,
 ``07.fixed_embed`` and ``07.fixed_attention``. The functions below are the reference solutions.
 
-The last two fix the blog-style ``GPT3`` class of notebook 07: its forward pass uses ``math``
-without importing it, reads ``self.embed_dim`` that ``__init__`` never set, adds the positional
-encoding *module* to a tensor, and its attention has no causal mask. ``fixed_embed`` is the input
-of the first block with the first three bugs fixed, ``fixed_attention`` the attention with the
-fourth fixed. Their cases build small torch tensors and modules only when checked: importing
-``lmcourse.exercises`` must not import torch (notebook 00 checks the environment with it).
+The last two fix the blog-style ``GPT3`` snippet of notebook 07. Its attention uses ``math``
+without importing it (bug 1) and reads ``self.embed_dim``, which ``__init__`` never set (bug 2);
+its forward adds the positional-encoding *module* to a tensor (bug 3); and its attention has no
+causal mask (bug 4). ``fixed_embed`` is the input of the first block with bug 3 fixed,
+``fixed_attention`` the attention with bugs 1, 2 and 4 fixed. Their cases build small torch
+tensors and modules only when checked: importing ``lmcourse.exercises`` must not import torch
+(notebook 00 checks the environment with it).
 """
 
 import math
@@ -52,17 +53,17 @@ def causal_mask(T: int) -> list[list[bool]]:
 
 
 def fixed_embed(token_embedding: Any, positions: Any, idx: Any) -> Any:
-    """The input of the snippet's first block, bugs 1-3 fixed: scaled tokens + positions.
+    """The input of the snippet's first block, bug 3 fixed: token vectors + position vectors.
 
     ``token_embedding`` is an ``nn.Embedding(V, C)``, ``positions`` a ``LearnedPositions``
     (``positions(T)`` is a (T, C) table), ``idx`` a (B, T) long tensor; returns (B, T, C).
     """
-    T, C = idx.shape[1], token_embedding.embedding_dim
-    return token_embedding(idx) * math.sqrt(C) + positions(T)  # (B, T, C) + (T, C)
+    T = idx.shape[1]
+    return token_embedding(idx) + positions(T)  # (B, T, C) + (T, C): broadcast over B
 
 
 def fixed_attention(q: Any, k: Any, v: Any) -> Any:
-    """The snippet's attention with its causal mask: query t sees keys 0..t only.
+    """The snippet's attention, fixed: scaled by √D (D = q's last size), query t sees keys 0..t.
 
     ``q``, ``k``, ``v``: (..., T, D) tensors; returns (..., T, D).
     """
@@ -162,6 +163,19 @@ def _compare_mask(expected: list[list[bool]], got: Any) -> str | None:
     return difference
 
 
+def _compare_embed(expected: Any, got: Any) -> str | None:
+    """Tensor comparison, with a hint when only position 0 is right (one vector for all)."""
+    difference = describe_difference(expected, got, "values")
+    if difference is None or tuple(expected.shape) != tuple(getattr(got, "shape", ())):
+        return difference
+    if describe_difference(expected[:, :1], got[:, :1]) is None:
+        return (
+            f"{difference} (position 0 is right, later ones are not: does every position get "
+            "its own vector?)"
+        )
+    return difference
+
+
 def _as_bools(rows: Any) -> list[list[bool]] | None:
     """``rows`` with each 0/1 number as a bool, or None when it is not a table of numbers."""
     try:
@@ -211,7 +225,7 @@ register(
         "LayerNorm; and the output head, which is tied to the token table.",
         solution=gpt_params,
         cases=[
-            (65, 32, 2, 64),
+            (70, 32, 2, 64),
             (1000, 100, 1, 1),
             (10, 8, 3, 16),
             (50257, 1024, 12, 768),
@@ -248,13 +262,14 @@ register(
 register(
     Exercise(
         name="07.fixed_embed",
-        prompt="Fix the first lines of the snippet's forward (bugs 1-3): return what its first "
-        "block receives, the token vectors scaled by √C (C is the embedding's width) plus the "
-        "position vectors of the T positions, which the `positions` module returns when called "
-        "with T. `idx` is (B, T); the result is (B, T, C).",
+        prompt="Fix the first lines of the snippet's forward (bug 3): return what its first "
+        "block receives, the token vectors of `idx` plus the position vectors of the T "
+        "positions, which the `positions` module returns when called with T. `idx` is (B, T); "
+        "the result is (B, T, C).",
         solution=fixed_embed,
         cases=_embed_cases,
         noun="values",
+        compare=_compare_embed,
         signature="fixed_embed(token_embedding: nn.Embedding, positions: LearnedPositions, "
         "idx: Tensor) -> Tensor",
     )
@@ -262,8 +277,9 @@ register(
 register(
     Exercise(
         name="07.fixed_attention",
-        prompt="Fix the snippet's `attention(q, k, v)` (bug 4): scaled dot-product attention, "
-        "`softmax(q kᵀ / √D) v`, in which query t may only look at keys 0..t. q, k and v are "
+        prompt="Fix the snippet's `attention(q, k, v)` (bugs 1, 2 and 4) as a function: "
+        "scaled dot-product attention, `softmax(q kᵀ / √D) v` with D the size of a head (the "
+        "last dimension of q), in which query t may only look at keys 0..t. q, k and v are "
         "(..., T, D) tensors (any leading batch and head dimensions); return (..., T, D).",
         solution=fixed_attention,
         cases=_attention_cases,
