@@ -1,5 +1,6 @@
 """GPT against Hugging Face's GPT-2 (tiny random configs, no download), and its invariants."""
 
+import dataclasses
 import math
 
 import pytest
@@ -162,6 +163,7 @@ def test_gpt3_table_reproduces_the_paper_within_its_rounding():
         ("dropout", 1.0),
         ("dropout", -0.1),
         ("bias", "yes"),
+        ("gelu", "relu"),
     ],  # fmt: skip
 )
 def test_invalid_configs_name_the_field(field, value):
@@ -194,6 +196,20 @@ def test_seeded_init_is_reproducible_and_follows_gpt2():
     assert a.transformer.h[0].mlp.c_fc.bias.abs().max() == 0
     _, loss = a(torch.randint(100, (4, 64)), torch.randint(100, (4, 64)))
     assert abs(loss.item() - math.log(100)) < 0.1  # small logits at init: nearly uniform
+
+
+def test_exact_gelu_is_close_to_gpt2s_tanh_approximation_but_not_equal():
+    config = GPTConfig(vocab_size=9, block_size=8, n_layer=2, n_head=2, n_embd=8)
+    tanh = GPT(config, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in tanh.parameters():
+            p.mul_(20.0)  # large pre-activations, where the two GELUs differ most
+    exact = GPT(dataclasses.replace(config, gelu="exact"))
+    exact.load_state_dict(tanh.state_dict())
+    idx = torch.randint(9, (2, 8), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a, b = tanh(idx)[0], exact(idx)[0]
+    assert 0 < (a - b).abs().max() < 0.05 * a.abs().max()
 
 
 def test_dropout_acts_in_training_only_and_a_tiny_batch_can_be_learned():
