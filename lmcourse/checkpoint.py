@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lmcourse.files import _default_mode
 from lmcourse.tokenizers import CharTokenizer
 
 __all__ = [
@@ -90,6 +91,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **state) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, _default_mode())  # mkstemp makes it private (0600); a file is usually not
         torch.save(entry, tmp)
         os.replace(tmp, path)  # atomic: readers see the old file or the new one
     except BaseException:

@@ -14,6 +14,13 @@ from pathlib import Path
 __all__ = ["write_text_atomically"]
 
 
+def _default_mode() -> int:
+    """The permissions ``open()`` would give a new file: 0o666 less the process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` as UTF-8 via a temporary file and a rename.
 
@@ -24,6 +31,7 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
+        os.chmod(tmp, _default_mode())  # mkstemp makes it private (0600); a file is usually not
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)

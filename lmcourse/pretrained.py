@@ -104,6 +104,8 @@ def export_pretrained(checkpoint: str | Path, name: str, command: str) -> dict:
         "train_config": entry.get("train_config"),
         "torch": torch.__version__,
         "command": command,
+        "export_command": f"python -m lmcourse.pretrained {checkpoint} {name} --command "
+        f"{json.dumps(command)}",
     }
     MODELS_DIR.mkdir(exist_ok=True)
     save_checkpoint(MODELS_DIR / f"{name}.pt", model, tokenizer=tokenizer)
