@@ -14,6 +14,7 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 from lmcourse.exercises import (
     attention,  # registers the exercises of notebook 06
     counting,  # registers the exercises of notebook 02
+    decoding,  # registers the exercises of notebook 09
     gates,  # registers the exercises of notebook 05
     gpt_bugs,  # registers the exercises of notebook 07
     gradients,  # registers the exercises of notebook 03
@@ -42,6 +43,7 @@ __all__ = [
     "attention",
     "check",
     "counting",
+    "decoding",
     "describe",
     "describe_difference",
     "gates",
