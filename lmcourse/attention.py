@@ -163,9 +163,14 @@ class LearnedPositions(nn.Module):
             raise ValueError(f"T and start must be >= 0, got T={T!r}, start={start!r}.")
         block_size = self.weight.shape[0]
         if start + T > block_size:
+            what = (
+                f"a sequence of {T} tokens is longer than"
+                if start == 0
+                else (f"positions {start}..{start + T - 1} are past")
+            )
             raise ValueError(
-                f"positions {start}..{start + T - 1} are past the model's context, block_size = "
-                f"{block_size}: crop the sequence to its last {block_size} tokens."
+                f"{what} the model's context, block_size = {block_size}: crop it to its last "
+                f"{block_size} tokens."
             )
         return self.weight[start : start + T]  # (T, C)
 
