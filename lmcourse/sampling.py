@@ -187,7 +187,6 @@ def stream(
     """
     _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size)
     from lmcourse.attention import KVCache  # (imports torch.nn only; here to keep this light)
-    from lmcourse.lm import eval_mode
 
     block_size = _context_size(model, block_size)
     cached = use_cache and _can_cache(model)
@@ -195,21 +194,29 @@ def stream(
         keep = max(block_size // 2, 1) if _can_cache(model) else block_size
     start = 0 if block_size is None else max(0, idx.shape[1] - block_size)  # the window's start
     cache = None
-    with eval_mode(model):
+    was_training = model.training
+    model.eval()  # no dropout; the mode comes back when the generator ends or is closed
+    try:
         for _ in range(max_new_tokens):
             if block_size is not None and idx.shape[1] - start > block_size:
                 start = idx.shape[1] - keep  # the window is full: move it
                 cache = None  # the positions moved: the cached keys are stale
-            if not cached:
-                logits, _ = model(idx[:, start:])  # (B, T, V), the whole window again
-            elif cache is None:
-                cache = KVCache(model.config.n_layer)
-                logits, _ = model(idx[:, start:], cache=cache)  # the window, cached
-            else:
-                logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token
-            next_idx = choose_next(logits[:, -1], temperature, top_k, top_p, generator)
+            # inference mode (no autograd bookkeeping at all), only around the model: a
+            # generator is suspended at each yield, and the caller's code must not run in it
+            with torch.inference_mode():
+                if not cached:
+                    logits, _ = model(idx[:, start:])  # (B, T, V), the whole window again
+                elif cache is None:
+                    cache = KVCache(model.config.n_layer)
+                    logits, _ = model(idx[:, start:], cache=cache)  # the window, cached
+                else:
+                    logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token
+                next_idx = choose_next(logits[:, -1], temperature, top_k, top_p, generator)
+            next_idx = next_idx.clone()  # (B, 1), an ordinary tensor again, usable anywhere
             idx = torch.cat([idx, next_idx], dim=1)  # (B, T + 1)
             yield next_idx
+    finally:
+        model.train(was_training)
 
 
 def generate(

@@ -200,3 +200,15 @@ def test_bad_input_is_a_clear_error(kwargs, message):
     arguments = {"idx": torch.tensor([[1]]), "max_new_tokens": 3, **kwargs}
     with pytest.raises(ValueError, match=message):
         generate(_tiny_gpt(), **arguments)
+
+
+def test_generated_tokens_are_ordinary_tensors_and_autograd_stays_on_between_steps():
+    model = _tiny_gpt()
+    out = generate(model, torch.tensor([[1, 2]]), 10, generator=torch.Generator().manual_seed(0))
+    assert not out.is_inference()
+    _, loss = model(out[:, :-1], out[:, 1:])  # training on a sample works
+    loss.backward()
+    for piece in stream(model, torch.tensor([[1]]), 3, generator=torch.Generator()):
+        assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        assert not piece.is_inference() and not model.training  # eval mode while it runs
+    assert model.training  # and the mode is back afterwards
