@@ -238,3 +238,57 @@ def test_ngram_sampler_generates_in_the_browser(jupyterlab, browser):
     assert page.locator(".widget-html pre").first.inner_text() != first_sample
     screenshot(page, "02_ngram_counting.png")
     page.close()
+
+
+def cell_output(page, index: int):
+    """The output area of the cell at ``index`` (among all cells), after scrolling to it."""
+    scroll_to_cell(page, index)
+    return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea")
+
+
+def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, "09_sampling.ipynb", timeout_ms=600_000)
+    assert_no_errors(page)
+    playground = cell_output(page, cell_index(page, "SamplingPlayground(model, tokenizer"))
+    playground.get_by_role("button", name="Generate").click()
+    first = playground.locator(".widget-html pre").first
+    first.wait_for(timeout=60_000)
+    playground.locator(".widget-html", has_text="tokens/s").wait_for(timeout=60_000)
+    first_sample = first.inner_text()
+    assert first_sample.startswith("ROMEO:") and len(first_sample) > 100
+    playground.locator(".widget-slider .noUi-handle").first.focus()  # the temperature slider
+    page.keyboard.press("ArrowRight")
+    playground.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        """([i, before]) => {
+            const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[i];
+            const pre = cell?.querySelector('.widget-html pre');
+            return pre && pre.innerText !== before && pre.innerText.length > 100;
+        }""",
+        arg=[cell_index(page, "SamplingPlayground(model, tokenizer"), first_sample],
+        timeout=60_000,
+    )
+    assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
+    screenshot(page, "09_sampling.png")
+    page.close()
+
+
+def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, "10_inside_gpt.ipynb")
+    assert_no_errors(page)
+    explorer = cell_output(page, cell_index(page, "AttentionExplorer(model, tokenizer"))
+    image = explorer.locator("img").first
+    image.wait_for(timeout=30_000)
+    before = image.get_attribute("src")
+    assert before and image.evaluate("img => img.naturalWidth") > 100
+    explorer.locator(".widget-dropdown select").nth(1).select_option(index=1)  # head 0 -> 1
+    page.wait_for_function(
+        "([el, src]) => el.getAttribute('src') !== src",
+        arg=[image.element_handle(), before],
+        timeout=30_000,
+    )
+    assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
+    screenshot(page, "10_inside_gpt.png")
+    page.close()

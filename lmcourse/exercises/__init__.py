@@ -18,6 +18,7 @@ from lmcourse.exercises import (
     gates,  # registers the exercises of notebook 05
     gpt_bugs,  # registers the exercises of notebook 07
     gradients,  # registers the exercises of notebook 03
+    inside,  # registers the exercises of notebook 10
     recurrence,  # registers the exercises of notebook 04
     text_as_data,  # registers the exercises of notebook 01
     training,  # registers the exercises of notebook 08
@@ -50,6 +51,7 @@ __all__ = [
     "gpt_bugs",
     "get",
     "gradients",
+    "inside",
     "names",
     "recurrence",
     "register",

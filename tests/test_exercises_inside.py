@@ -1,0 +1,127 @@
+"""Notebook 10's exercises: the references agree with torch, typical mistakes are named."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lmcourse.exercises import check, describe, get, names
+from lmcourse.exercises.inside import line_start_positions, previous_token_score
+
+NAMES = ["10.previous_token_score", "10.line_start_positions"]
+
+
+def feedback(name, fn) -> str:
+    result = check(name, fn)
+    assert not result.passed
+    return repr(result)
+
+
+def test_registered_and_references_pass():
+    assert set(NAMES) <= set(names())
+    for name in NAMES:
+        assert check(name, get(name).solution).passed, name
+        assert f"check({name!r}" in describe(name)
+
+
+def test_importing_the_exercises_does_not_import_torch():
+    code = "import sys, lmcourse.exercises.inside; assert 'torch' not in sys.modules, 'torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_case_has_its_own_expected_output(name):
+    # the hints find a case's inputs again from its expected output: they must differ
+    exercise = get(name)
+    outputs = [exercise.solution(*args) for args in exercise.case_list()]
+    assert all(a != b for i, a in enumerate(outputs) for b in outputs[i + 1 :])
+
+
+# --------------------------------------------------------------------------- hand-checked
+
+
+def test_previous_token_score_by_hand():
+    # rows 1 and 2 put 0.8 and 0.5 on the previous character: (0.8 + 0.5) / 2
+    weights = [[1.0, 0.0, 0.0], [0.8, 0.2, 0.0], [0.1, 0.5, 0.4]]
+    assert previous_token_score(weights) == pytest.approx(0.65)
+    with pytest.raises(ValueError):
+        previous_token_score([[1.0]])
+
+
+@pytest.mark.parametrize("T", [2, 5, 17])
+def test_previous_token_score_is_the_mean_of_torch_diagonal_minus_one(T):
+    g = torch.Generator().manual_seed(T)
+    scores = torch.randn(T, T, generator=g).masked_fill(torch.ones(T, T).triu(1).bool(), -torch.inf)
+    weights = torch.softmax(scores, dim=-1)  # a causal attention map, (T, T)
+    expected = torch.diagonal(weights, offset=-1).mean().item()
+    assert previous_token_score(weights.tolist()) == pytest.approx(expected)
+
+
+def test_line_start_positions_by_hand():
+    assert line_start_positions("ab\ncd") == [-1, -1, -1, 2, 2]
+    assert line_start_positions("\n\nA") == [-1, 0, 1]
+    assert line_start_positions("") == []
+
+
+# --------------------------------------------------------------------------- typical mistakes
+
+
+def test_previous_token_score_with_the_diagonal():
+    def diagonal(weights):
+        return sum(weights[t][t] for t in range(len(weights))) / len(weights)
+
+    assert "you averaged the diagonal" in feedback("10.previous_token_score", diagonal)
+
+
+def test_previous_token_score_counting_the_first_row():
+    def with_row_0(weights):
+        return sum(weights[t][t - 1] for t in range(1, len(weights))) / len(weights)
+
+    assert "you counted row 0 too" in feedback("10.previous_token_score", with_row_0)
+
+
+def test_previous_token_score_above_the_diagonal():
+    def above(weights):
+        return sum(weights[t][t + 1] for t in range(len(weights) - 1)) / (len(weights) - 1)
+
+    assert "above the diagonal every weight is 0" in feedback("10.previous_token_score", above)
+
+
+def test_previous_token_score_sum_instead_of_mean():
+    def total(weights):
+        return sum(weights[t][t - 1] for t in range(1, len(weights)))
+
+    assert "the sum of the sub-diagonal" in feedback("10.previous_token_score", total)
+
+
+def test_line_start_positions_including_the_position_itself():
+    def inclusive(text):
+        last, out = -1, []
+        for t, c in enumerate(text):
+            last = t if c == "\n" else last
+            out.append(last)
+        return out
+
+    assert "look strictly before t" in feedback("10.line_start_positions", inclusive)
+
+
+def test_line_start_positions_pointing_after_the_newline():
+    def after(text):
+        return [p + 1 if p >= 0 else p for p in line_start_positions(text)]
+
+    assert "the newline itself" in feedback("10.line_start_positions", after)
+
+
+def test_line_start_positions_with_none_on_the_first_line():
+    def with_none(text):
+        return [None if p < 0 else p for p in line_start_positions(text)]
+
+    assert "the position is -1" in feedback("10.line_start_positions", with_none)
+
+
+def test_line_start_positions_only_the_newlines():
+    def newlines(text):
+        return [t for t, c in enumerate(text) if c == "\n"]
+
+    assert "one position for every character" in feedback("10.line_start_positions", newlines)
