@@ -104,3 +104,18 @@ class NGramSampler:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+_EXPLORERS = ("AttentionExplorer", "NextTokenExplorer", "SamplingPlayground")
+
+
+def __getattr__(name: str):
+    """The GPT widgets live in ``lmcourse.explorers``; importable from ``lmcourse.widgets`` too.
+
+    (Imported on first use: ``explorers`` imports this module, so a plain import would be a cycle.)
+    """
+    if name in _EXPLORERS:
+        from lmcourse import explorers
+
+        return getattr(explorers, name)
+    raise AttributeError(f"module 'lmcourse.widgets' has no attribute {name!r}")

@@ -239,3 +239,14 @@ def test_explorers_compute_in_eval_mode():
     assert model.training  # the mode is restored
     assert isinstance(playground.widget, widgets.VBox)
     assert playground._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
+
+
+def test_the_gpt_widgets_are_importable_from_lmcourse_widgets_too():
+    from lmcourse import explorers
+    from lmcourse.widgets import AttentionExplorer, NextTokenExplorer, SamplingPlayground
+
+    assert SamplingPlayground is explorers.SamplingPlayground
+    assert (AttentionExplorer, NextTokenExplorer) == (
+        explorers.AttentionExplorer,
+        explorers.NextTokenExplorer,
+    )
