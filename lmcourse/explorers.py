@@ -211,9 +211,9 @@ class AttentionExplorer:
             )
         self.model, self.tokenizer, self.dpi = model, tokenizer, dpi
         config = model.config
-        self.text = widgets.Text(
+        self.text = widgets.Textarea(  # a text area: line breaks (a speaker's line) show
             value=text, description="text", continuous_update=False, style=_STYLE,
-            layout=widgets.Layout(width="95%"),
+            layout=widgets.Layout(width="95%", height="5em"),
         )  # fmt: skip
         self.layer = widgets.Dropdown(
             options=list(range(config.n_layer)), description="layer", style=_STYLE
@@ -294,9 +294,9 @@ class NextTokenExplorer:
     ) -> None:
         self.model, self.tokenizer, self.top, self.dpi = model, tokenizer, top, dpi
         self.labels = [tokenizer.decode([i]) for i in range(tokenizer.vocab_size)]
-        self.prompt = widgets.Text(
+        self.prompt = widgets.Textarea(  # a text area: line breaks show and can be typed
             value=prompt, description="prompt", continuous_update=False, style=_STYLE,
-            layout=widgets.Layout(width="95%"),
+            layout=widgets.Layout(width="95%", height="4em"),
         )  # fmt: skip
         self.temperature = widgets.FloatSlider(
             value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
