@@ -192,21 +192,37 @@ class KVCache:
         (3, 3)
     """
 
-    def __init__(self, n_layer: int) -> None:
-        self.keys: list[torch.Tensor | None] = [None] * n_layer
+    def __init__(self, n_layer: int, capacity: int | None = None) -> None:
+        self.keys: list[torch.Tensor | None] = [None] * n_layer  # (B, H, room, D) buffers
         self.values: list[torch.Tensor | None] = [None] * n_layer
+        self.lengths = [0] * n_layer  # tokens stored per layer
+        self.capacity = capacity  # room to reserve at once (the model's context), if known
 
     def __len__(self) -> int:
         """S, the number of tokens cached (those of the first layer, which is updated first)."""
-        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+        return self.lengths[0]
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        """Append the new tokens' keys and values (B, H, T, D); return all (B, H, S + T, D)."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)  # (B, H, S + T, D)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        """Append the new tokens' keys and values (B, H, T, D); return all (B, H, S + T, D).
+
+        The buffers are reserved once (``capacity`` tokens, doubled if ever too small), so a
+        step copies only its own T tokens, not the S before them.
+        """
+        B, H, T, D = k.shape
+        S = self.lengths[layer]
+        if self.keys[layer] is None or S + T > self.keys[layer].shape[2]:
+            room = max(self.capacity or 0, 2 * (S + T))
+            keys, values = k.new_empty(B, H, room, D), v.new_empty(B, H, room, D)
+            if S:
+                keys[:, :, :S], values[:, :, :S] = (
+                    self.keys[layer][:, :, :S],
+                    self.values[layer][:, :, :S],
+                )
+            self.keys[layer], self.values[layer] = keys, values
+        self.keys[layer][:, :, S : S + T] = k
+        self.values[layer][:, :, S : S + T] = v
+        self.lengths[layer] = S + T
+        return self.keys[layer][:, :, : S + T], self.values[layer][:, :, : S + T]  # views
 
 
 class CausalSelfAttention(nn.Module):

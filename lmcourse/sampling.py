@@ -207,7 +207,7 @@ def stream(
                 if not cached:
                     logits, _ = model(idx[:, start:])  # (B, T, V), the whole window again
                 elif cache is None:
-                    cache = KVCache(model.config.n_layer)
+                    cache = KVCache(model.config.n_layer, capacity=block_size)
                     logits, _ = model(idx[:, start:], cache=cache)  # the window, cached
                 else:
                     logits, _ = model(idx[:, -1:], cache=cache)  # only the newest token
