@@ -193,8 +193,8 @@ class KVCache:
     """
 
     def __init__(self, n_layer: int, capacity: int | None = None) -> None:
-        self.keys: list[torch.Tensor | None] = [None] * n_layer  # (B, H, room, D) buffers
-        self.values: list[torch.Tensor | None] = [None] * n_layer
+        self._keys: list[torch.Tensor | None] = [None] * n_layer  # (B, H, room, D) buffers
+        self._values: list[torch.Tensor | None] = [None] * n_layer
         self.lengths = [0] * n_layer  # tokens stored per layer
         self.capacity = capacity  # room to reserve at once (the model's context), if known
 
@@ -202,27 +202,35 @@ class KVCache:
         """S, the number of tokens cached (those of the first layer, which is updated first)."""
         return self.lengths[0]
 
+    @property
+    def keys(self) -> list[torch.Tensor | None]:
+        """The cached keys of each layer, (B, H, S, D) (None for a layer not reached yet)."""
+        return [None if b is None else b[:, :, :n] for b, n in zip(self._keys, self.lengths)]
+
+    @property
+    def values(self) -> list[torch.Tensor | None]:
+        """The cached values of each layer, (B, H, S, D)."""
+        return [None if b is None else b[:, :, :n] for b, n in zip(self._values, self.lengths)]
+
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
         """Append the new tokens' keys and values (B, H, T, D); return all (B, H, S + T, D).
 
-        The buffers are reserved once (``capacity`` tokens, doubled if ever too small), so a
-        step copies only its own T tokens, not the S before them.
+        The buffers are reserved once (``capacity`` tokens, or what is needed, doubled when it
+        is outgrown), so a step copies only its own T tokens, not the S before them.
         """
         B, H, T, D = k.shape
         S = self.lengths[layer]
-        if self.keys[layer] is None or S + T > self.keys[layer].shape[2]:
-            room = max(self.capacity or 0, 2 * (S + T))
-            keys, values = k.new_empty(B, H, room, D), v.new_empty(B, H, room, D)
+        old_k, old_v = self._keys[layer], self._values[layer]
+        if old_k is None or S + T > old_k.shape[2]:
+            room = max(self.capacity or 0, S + T if old_k is None else 2 * (S + T))
+            new_k, new_v = k.new_empty(B, H, room, D), v.new_empty(B, H, room, D)
             if S:
-                keys[:, :, :S], values[:, :, :S] = (
-                    self.keys[layer][:, :, :S],
-                    self.values[layer][:, :, :S],
-                )
-            self.keys[layer], self.values[layer] = keys, values
-        self.keys[layer][:, :, S : S + T] = k
-        self.values[layer][:, :, S : S + T] = v
+                new_k[:, :, :S], new_v[:, :, :S] = old_k[:, :, :S], old_v[:, :, :S]
+            self._keys[layer], self._values[layer] = new_k, new_v
+        self._keys[layer][:, :, S : S + T] = k
+        self._values[layer][:, :, S : S + T] = v
         self.lengths[layer] = S + T
-        return self.keys[layer][:, :, : S + T], self.values[layer][:, :, : S + T]  # views
+        return self._keys[layer][:, :, : S + T], self._values[layer][:, :, : S + T]  # views
 
 
 class CausalSelfAttention(nn.Module):
