@@ -64,7 +64,7 @@ def context_table(model, repeats: int) -> list[dict]:
                 model(idx)
 
         def cached(idx=idx):
-            cache = KVCache(model.config.n_layer)
+            cache = KVCache(model.config.n_layer, capacity=block_size)  # as generate reserves it
             with torch.no_grad():
                 model(idx[:, :-1], cache=cache)
             start = time.perf_counter()
