@@ -227,10 +227,11 @@ class KVCache:
             if S:
                 new_k[:, :, :S], new_v[:, :, :S] = old_k[:, :, :S], old_v[:, :, :S]
             self._keys[layer], self._values[layer] = new_k, new_v
-        self._keys[layer][:, :, S : S + T] = k
-        self._values[layer][:, :, S : S + T] = v
+        keys, values = self._keys[layer], self._values[layer]
+        keys[:, :, S : S + T] = k
+        values[:, :, S : S + T] = v
         self.lengths[layer] = S + T
-        return self._keys[layer][:, :, : S + T], self._values[layer][:, :, : S + T]  # views
+        return keys[:, :, : S + T], values[:, :, : S + T]  # views of the filled part
 
 
 class CausalSelfAttention(nn.Module):
@@ -282,8 +283,8 @@ class CausalSelfAttention(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
         H = self.n_head
-        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 × (B, T, C)
-        q, k, v = (z.view(B, T, H, C // H).transpose(1, 2) for z in (q, k, v))  # (B, H, T, D)
+        qkv = self.c_attn(x).view(B, T, 3, H, C // H)  # (B, T, 3, H, D): q, k, v of each head
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, T, D)
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, H, S, D): the cached tokens, then these T
         S = k.shape[2]
@@ -300,7 +301,9 @@ class CausalSelfAttention(nn.Module):
                 q, k, v, attn_mask=mask, dropout_p=p, is_causal=mask is None and T > 1
             )  # (B, H, T, D)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): the heads side by side
-        y = self.resid_dropout(self.c_proj(y))  # (B, T, C)
+        y = self.c_proj(y)  # (B, T, C)
+        if self.training:
+            y = self.resid_dropout(y)
         return (y, weights) if return_attn else y
 
     def extra_repr(self) -> str:

@@ -178,7 +178,8 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.gelu(self.c_fc(x), approximate=self.approximate)  # (B, T, 4C)
-        return self.dropout(self.c_proj(h))  # (B, T, C)
+        y = self.c_proj(h)  # (B, T, C)
+        return self.dropout(y) if self.training else y  # dropout acts only while training
 
 
 class Block(nn.Module):
@@ -273,7 +274,9 @@ class GPT(nn.Module):
                 f"{self.config.block_size}: pass at most the last {self.config.block_size - start}."
             )
         tr = self.transformer
-        x = tr.drop(tr.wte(idx) + tr.wpe(T, start))  # (B, T, C): (B, T, C) + (T, C) broadcast
+        x = tr.wte(idx) + tr.wpe(T, start)  # (B, T, C): (B, T, C) + (T, C) broadcast
+        if self.training:  # (dropout is the identity in eval mode: skip the call when sampling)
+            x = tr.drop(x)
         attn = []
         for layer, block in enumerate(tr.h):
             if return_attn:
