@@ -38,14 +38,16 @@ def _median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def generation_table(model, prompt: torch.Tensor, repeats: int) -> list[dict]:
+def generation_table(
+    model, prompt: torch.Tensor, repeats: int, lengths: tuple[int, ...] = (256, 1024)
+) -> list[dict]:
     """tokens/s with and without the cache, measured in pairs run back to back.
 
     The machine's speed drifts with its neighbours; a pair sees the same conditions, so the
     speed-up is the median of the pairs' ratios, not a ratio of medians taken minutes apart.
     """
     rows = []
-    for new_tokens in (256, 1024):
+    for new_tokens in lengths:
 
         def seconds(use_cache: bool, new_tokens=new_tokens) -> float:
             start = time.perf_counter()
@@ -95,6 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[256, 1024])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tokenizer, info = load_pretrained("shakespeare-char")
@@ -103,7 +106,7 @@ def main() -> None:
           f"{args.threads} threads\n")  # fmt: skip
     print("| new tokens | with the cache (tokens/s) | without (tokens/s) | speed-up (lowest) |")
     print("|---:|---:|---:|---:|")
-    for row in generation_table(model, prompt, args.repeats):
+    for row in generation_table(model, prompt, args.repeats, tuple(args.new_tokens)):
         print(f"| {row['new_tokens']} | {row['cache']:,.0f} | {row['no_cache']:,.0f} | "
               f"{row['speedup']:.1f}x ({row['speedup_min']:.1f}x) |")  # fmt: skip
     print("\n| context L | full forward (ms) | one cached token (ms) | speed-up |")

@@ -3,13 +3,16 @@
     python benchmarks/train_gpt.py                  # eager and compiled, 2000 iterations each
     python benchmarks/train_gpt.py --steps 300      # timing only (the loss is not comparable)
     python benchmarks/train_gpt.py --variants compiled --preset ship
+    python benchmarks/train_gpt.py --repeats 3     # each variant 3 times, interleaved
 
 Each variant runs in a fresh Python process (so peak memory is its own) with 2 threads, on
 tiny-shakespeare's 90/10 split, and reports the median milliseconds per training iteration
 (the first 20 iterations excluded: compilation and warm-up), tokens per second at that median,
 the process's peak resident memory, and the validation loss at the last iteration. nanoGPT's
 figures, measured on this kind of 2-core machine (see BASELINES.md), are printed alongside.
-This machine is a shared virtual machine: run it twice and compare medians.
+This machine is a shared virtual machine whose speed drifts with its neighbours: with
+``--repeats N`` the variants run N times each, interleaved, and the table shows the median run
+with the fastest and slowest medians beside it.
 """
 
 from __future__ import annotations
@@ -62,21 +65,26 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["eager", "compiled"],
                         choices=["eager", "compiled"])  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2: this machine)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each variant")
     args = parser.parse_args()
     from lmcourse.presets import PRESETS
 
     steps = args.steps or PRESETS[args.preset].train.max_steps
     print(f"preset {args.preset!r}, {steps} iterations, {args.threads} threads\n")
-    rows = []
-    for variant in args.variants:
-        ours = run_variant(args.preset, steps, variant == "compiled", args.threads)
-        rows.append((variant, ours))
-        print(json.dumps({"variant": variant, **ours}), flush=True)
+    runs = {variant: [] for variant in args.variants}
+    for _ in range(args.repeats):
+        for variant in args.variants:  # interleaved: a slow spell of the machine hits both
+            ours = run_variant(args.preset, steps, variant == "compiled", args.threads)
+            runs[variant].append(ours)
+            print(json.dumps({"variant": variant, **ours}), flush=True)
     print()
     print("| run | median ms/iter | tokens/s | peak MB | val loss (nats) | params |")
     print("|---|---|---|---|---|---|")
-    for variant, ours in rows:
-        print(f"| lmcourse, {variant} | {ours['ms']:.1f} | {ours['tokens_per_s']:,.0f} | "
+    for variant, results in runs.items():
+        results = sorted(results, key=lambda r: r["ms"])
+        ours = results[len(results) // 2]  # the median run
+        spread = f" ({results[0]['ms']:.1f}-{results[-1]['ms']:.1f})" if len(results) > 1 else ""
+        print(f"| lmcourse, {variant} | {ours['ms']:.1f}{spread} | {ours['tokens_per_s']:,.0f} | "
               f"{ours['peak_mb']:.0f} | {ours['val_loss']:.3f} | {ours['params']:,} |")  # fmt: skip
         if args.preset == "cpu":
             ref = NANOGPT[variant]
