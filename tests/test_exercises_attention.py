@@ -12,12 +12,6 @@ from lmcourse.utils import count_params
 NAMES = ["06.causal_mask", "06.attention_weights", "06.attention_params"]
 
 
-def feedback(name, fn) -> str:
-    result = check(name, fn)
-    assert not result.passed
-    return repr(result)
-
-
 def test_references_pass_and_agree_with_the_package():
     for name in NAMES:
         assert check(name, get(name).solution).passed, name
@@ -62,33 +56,33 @@ def weights_with(scale=math.sqrt, sees=lambda s, t: s <= t):
     return weights
 
 
-def test_forgetting_the_scale_is_named():
+def test_forgetting_the_scale_is_named(feedback):
     text = feedback("06.attention_weights", weights_with(scale=lambda D: 1.0))
     assert "too peaked: divide the scores by √D" in text
     assert "for inputs [[0.0, 0.0, 0.0, 0.0], [2.19" in text  # the hand-checkable case
 
 
-def test_dividing_by_d_instead_of_its_square_root_is_named():
+def test_dividing_by_d_instead_of_its_square_root_is_named(feedback):
     text = feedback("06.attention_weights", weights_with(scale=lambda D: D))
     assert "too flat" in text
 
 
-def test_a_strict_triangle_leaves_the_first_query_nothing_to_see():
+def test_a_strict_triangle_leaves_the_first_query_nothing_to_see(feedback):
     text = feedback("06.attention_weights", weights_with(sees=lambda s, t: s < t))
     assert "ZeroDivisionError" in text  # row 0: every weight masked
 
 
-def test_seeing_one_token_into_the_future_is_named():
+def test_seeing_one_token_into_the_future_is_named(feedback):
     text = feedback("06.attention_weights", weights_with(sees=lambda s, t: s <= t + 1))
     assert "row 0 gives weight to a later key: mask the keys s > 0" in text
 
 
-def test_forgetting_the_mask_is_named():
+def test_forgetting_the_mask_is_named(feedback):
     text = feedback("06.attention_weights", weights_with(sees=lambda s, t: True))
     assert "gives weight to a later key" in text
 
 
-def test_mask_mistakes():
+def test_mask_mistakes(feedback):
     strict = feedback("06.causal_mask", lambda T: [[s < t for s in range(T)] for t in range(T)])
     assert "keep the diagonal, s <= t" in strict and "for input 1" in strict
     upper = feedback("06.causal_mask", lambda T: [[s >= t for s in range(T)] for t in range(T)])
@@ -97,7 +91,7 @@ def test_mask_mistakes():
     assert "expected [True], got [1] (each entry should be True or False)" in ints
 
 
-def test_forgetting_the_biases_or_the_output_projection():
+def test_forgetting_the_biases_or_the_output_projection(feedback):
     text = feedback("06.attention_params", lambda C, bias=True: 4 * C * C)
     assert "for inputs 64, True: expected 16640, got 16384" in text
     assert "3 of 5 cases fail" in text
