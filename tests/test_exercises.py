@@ -165,6 +165,14 @@ def test_importing_the_exercises_does_not_import_torch(module):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.parametrize("name", NOTEBOOK_09 + NOTEBOOK_10)
+def test_every_case_has_its_own_expected_output(name):
+    # the hints find a case's inputs again from its expected output: they must differ
+    exercise = get(name)
+    outputs = [exercise.solution(*args) for args in exercise.case_list()]
+    assert all(a != b for i, a in enumerate(outputs) for b in outputs[i + 1 :])
+
+
 @pytest.mark.parametrize("name", names())
 def test_reference_solution_passes_its_own_checker(name):
     result = check(name, get(name).solution)

@@ -6,21 +6,9 @@ import random
 import pytest
 import torch
 
-from lmcourse.exercises import check, describe, get, names
+from lmcourse.exercises import check, describe, get
 from lmcourse.exercises.decoding import apply_temperature, kv_cache_numbers, top_k, top_p
 from lmcourse.sampling import choose_next, top_k_filter, top_p_filter
-
-# notebook 09's exercises: test_exercises.py lists them and checks each is registered
-NAMES = [name for name in names() if name.startswith("09.")]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_every_case_has_its_own_expected_output(name):
-    # the hints find a case's inputs again from its expected output: they must differ
-    exercise = get(name)
-    outputs = [exercise.solution(*args) for args in exercise.case_list()]
-    assert all(a != b for i, a in enumerate(outputs) for b in outputs[i + 1 :])
-
 
 # --------------------------------------------------------------------------- the package agrees
 
