@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lmcourse.lm import lm_loss
+from lmcourse.sampling import _check_generate_args, choose_next
+
 CELLS = ("rnn", "lstm", "gru")
 IMPLS = ("scratch", "torch")
 State = Tensor | tuple[Tensor, Tensor]  # h, or (h, c) for an LSTM
@@ -351,7 +354,7 @@ class RecurrentLM(nn.Module):
         logits, _ = self.forward_with_state(idx, state)  # (B, T, V)
         if targets is not None:
             self._check_ids(targets, "targets", shape=tuple(idx.shape))
-        loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        loss = None if targets is None else lm_loss(logits, targets)
         return logits, loss
 
     @torch.no_grad()
@@ -361,27 +364,24 @@ class RecurrentLM(nn.Module):
         max_new_tokens: int,
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
     ) -> Tensor:
         """Continue each row of ``idx`` (B, T) by ``max_new_tokens`` = N tokens: (B, T + N).
 
-        The prompt is read once, then each new token alone from the carried state. Temperature
-        0 is greedy (argmax); T > 0 samples ``softmax(logits / T)`` with ``generator``. Dropout
-        acts in training mode: call ``model.eval()`` first."""
-        if type(max_new_tokens) is not int or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
-        if not isinstance(temperature, int | float) or not 0 <= temperature < math.inf:
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+        The prompt is read once, then each new token alone from the carried state: no window,
+        no recomputation (``lmcourse.sampling.generate`` would rerun the whole sequence at every
+        step). Each token is chosen by ``lmcourse.sampling.choose_next``, the rule every model
+        of the course uses: temperature (0 = greedy), then top-k, then top-p. Dropout acts in
+        training mode: call ``model.eval()`` first."""
+        self._check_ids(idx, "idx")
+        _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, None)
         tokens = [idx]
         logits, state = self.forward_with_state(idx)  # the prompt, once: (B, T, V)
         for step in range(max_new_tokens):
             if step > 0:  # feed the last token only, from the carried state
                 logits, state = self.forward_with_state(tokens[-1], state)  # (B, 1, V)
-            if temperature == 0:
-                tokens.append(logits[:, -1].argmax(dim=-1, keepdim=True))  # (B, 1)
-            else:  # sample where the generator is (a CPU generator samples on the CPU)
-                probs = F.softmax(logits[:, -1] / temperature, dim=-1)  # (B, V)
-                probs = probs if generator is None else probs.to(generator.device)
-                tokens.append(torch.multinomial(probs, 1, generator=generator).to(idx.device))
+            tokens.append(choose_next(logits[:, -1], temperature, top_k, top_p, generator))
         return torch.cat(tokens, dim=1)  # (B, T + N)
 
     def _check_ids(self, ids: Tensor, name: str, shape: tuple | None = None) -> None:

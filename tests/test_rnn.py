@@ -394,3 +394,24 @@ def test_bad_module_inputs():
         RNNCell(3, 4)(torch.zeros(2, 3), torch.zeros(1, 4))
     with pytest.raises(ValueError, match=r"h must have shape \(2, 5, 4\), got \(1, 5, 4\)"):
         RNN(3, 4, num_layers=2)(torch.zeros(5, 6, 3), torch.zeros(1, 5, 4))
+
+
+def test_generate_uses_the_course_decoding_rule():
+    # top-k 1 keeps the argmax only: any temperature then samples greedily
+    lm, idx = tiny_lm("gru"), random_ids(2, 3)
+    greedy = lm.generate(idx, 8, temperature=0)
+    sampled = lm.generate(idx, 8, temperature=1.5, top_k=1, generator=torch.Generator())
+    assert torch.equal(sampled, greedy)
+    # the same draws as lmcourse.sampling.choose_next on the same logits
+    from lmcourse.sampling import choose_next
+
+    out = lm.generate(
+        idx, 1, temperature=0.9, top_p=0.8, generator=torch.Generator().manual_seed(3)
+    )
+    logits, _ = lm(idx)
+    expected = choose_next(logits[:, -1], 0.9, None, 0.8, torch.Generator().manual_seed(3))
+    assert torch.equal(out[:, -1:], expected)
+    with pytest.raises(ValueError, match="top_p must be a number in \\(0, 1\\]"):
+        lm.generate(idx, 2, top_p=1.5)
+    with pytest.raises(ValueError, match="top_k must be an integer >= 1"):
+        lm.generate(idx, 2, top_k=0)
