@@ -42,7 +42,7 @@ def main() -> None:
     for new_tokens in args.new_tokens:
         row = generation_speed(model, prompt, new_tokens, args.repeats)
         print(f"| {new_tokens} | {row['cache']:,.0f} | {row['no_cache']:,.0f} | "
-              f"{row['speedup']:.1f}x ({row['speedup_min']:.1f}x) |")  # fmt: skip
+              f"{row['speedup']:.2f}x ({row['speedup_min']:.2f}x) |")  # fmt: skip
     print("\n| context L | full forward (ms) | one cached token (ms) | speed-up |")
     print("|---:|---:|---:|---:|")
     lengths = [L for L in (8, 16, 32, 64, 128, 256, 512) if L <= model.config.block_size]
