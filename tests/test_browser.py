@@ -292,3 +292,44 @@ def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
     assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
     screenshot(page, "10_inside_gpt.png")
     page.close()
+
+
+# the notebooks above have tests of their own widgets; each of the others is opened, run and
+# drawn like them (the training notebooks with the test suite's ``ci`` preset, which the server's
+# kernels inherit from this process's LMCOURSE_PRESET)
+TESTED_ABOVE = ("00_", "01_", "02_", "09_", "10_")
+OTHER_NOTEBOOKS = sorted(
+    p.name
+    for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    if not p.name.startswith(TESTED_ABOVE)
+)
+
+
+def shut_down_kernel(page) -> None:
+    """End the notebook's kernel, which would hold its memory until the server stops."""
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
+@pytest.mark.parametrize("name", OTHER_NOTEBOOKS)
+def test_notebook_runs_and_draws_in_the_browser(jupyterlab, browser, name):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, name, timeout_ms=600_000)
+    assert_no_errors(page)
+    outputs = code_outputs(page)
+    pngs = [o for cell in outputs for o in cell if "image/png" in o.get("data", {})]
+    assert pngs, "no figure was drawn"
+    index = next(
+        i for i, cell in enumerate(outputs) if any("image/png" in o.get("data", {}) for o in cell)
+    )
+    code_cells = page.evaluate(
+        """window.jupyterapp.shell.currentWidget.content.widgets
+            .map((cell, i) => [i, cell.model.type])
+            .filter(([i, type]) => type === 'code').map(([i]) => i)"""
+    )
+    scroll_to_cell(page, code_cells[index])  # the first figure, rendered on the page
+    image = page.locator(".jp-OutputArea-output img").first
+    image.wait_for(timeout=30_000)
+    assert image.evaluate("img => img.naturalWidth") > 100
+    screenshot(page, name.replace(".ipynb", ".png"))
+    shut_down_kernel(page)
+    page.close()
