@@ -63,7 +63,9 @@ def test_required_dependencies_are_declared():
 @pytest.mark.parametrize("env_file", ["environment.yml", "binder/environment.yml"])
 def test_conda_environments_match_pyproject(env_file):
     runtime = {requirement_name(s) for s in PYPROJECT["project"]["dependencies"]}
-    assert conda_names(ROOT / env_file) == runtime
+    gpt2 = {requirement_name(s) for s in PYPROJECT["project"]["optional-dependencies"]["gpt2"]}
+    assert gpt2 == {"transformers"}
+    assert conda_names(ROOT / env_file) == runtime | gpt2  # the course, with notebook 07's extra
     env = yaml.safe_load((ROOT / env_file).read_text())
     assert env["channels"] == ["conda-forge"]
     assert any(str(d).startswith("python=3.") for d in env["dependencies"]), "pin Python"
