@@ -25,8 +25,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from lmcourse.lm import eval_mode, model_device
-from lmcourse.sampling import generate, stream
+from lmcourse.lm import eval_mode, next_token_logits, prompt_ids
+from lmcourse.sampling import _context_size, generate, stream
 from lmcourse.utils import is_int, is_real
 from lmcourse.viz import attention_heatmap, next_token_bars
 from lmcourse.widgets import _error_html
@@ -34,29 +34,6 @@ from lmcourse.widgets import _error_html
 __all__ = ["AttentionExplorer", "NextTokenExplorer", "SamplingPlayground"]
 
 _STYLE = {"description_width": "100px"}
-
-
-def _block_size(model: nn.Module) -> int | None:
-    """The model's maximum context, ``model.config.block_size``; None for a model without one."""
-    return getattr(getattr(model, "config", None), "block_size", None)
-
-
-def _ids(model: nn.Module, tokenizer, text: str, what: str) -> torch.Tensor:
-    """``text`` as a (1, T) long tensor on the model's device, or a ValueError in words."""
-    if not text:
-        raise ValueError(
-            f"The {what} is empty: type at least one character for the model to start from "
-            "(a newline works: the start of a speech)."
-        )
-    if getattr(tokenizer, "unk", None) is None:
-        unknown = list(dict.fromkeys(c for c in text if c not in tokenizer.stoi))  # in order
-        if unknown:
-            shown = ", ".join(repr(c) for c in unknown)
-            raise ValueError(
-                f"The {what} has characters outside the model's vocabulary: {shown}. Remove or "
-                f"replace them (the model knows {tokenizer.vocab_size} characters)."
-            )
-    return torch.tensor([tokenizer.encode(text)], dtype=torch.long, device=model_device(model))
 
 
 def _png(fig: Figure, dpi: int) -> bytes:
@@ -124,7 +101,7 @@ class SamplingPlayground:
 
     def _start(self) -> tuple[torch.Tensor, torch.Generator]:
         """The prompt's ids and a generator seeded from the controls; ValueError on bad input."""
-        idx = _ids(self.model, self.tokenizer, self.prompt.value, "prompt")
+        idx = prompt_ids(self.model, self.tokenizer, self.prompt.value)
         seed = self.seed.value
         if not -(2**63) <= seed < 2**63:
             raise ValueError(f"The seed {seed} is too large: any number of up to 18 digits works.")
@@ -147,7 +124,7 @@ class SamplingPlayground:
                      "top-k off" if k is None else f"top-k {k}",
                      "top-p off" if p is None else f"top-p {p:g}"]  # fmt: skip
         words.append(f"seed {self.seed.value}")
-        block_size = _block_size(self.model)
+        block_size = _context_size(self.model, None)
         if block_size is not None and len(self.prompt.value) > block_size:
             words.append(f"the model sees the prompt's last {block_size} characters")
         return ", ".join(words)
@@ -240,7 +217,7 @@ class AttentionExplorer:
         for name, value, count in (("layer", layer, config.n_layer), ("head", head, config.n_head)):
             if not is_int(value) or not 0 <= value < count:
                 raise ValueError(f"{name} must be 0 to {count - 1}, got {value!r}.")
-        idx = _ids(self.model, self.tokenizer, text[-config.block_size :], "text")  # (1, T)
+        idx = prompt_ids(self.model, self.tokenizer, text[-config.block_size :], "text")  # (1, T)
         with eval_mode(self.model):
             _, _, attn = self.model(idx, return_attn=True)  # L maps, (1, H, T, T) each
         weights = attn[layer][0, head].float().cpu()  # (T, T)
@@ -317,12 +294,7 @@ class NextTokenExplorer:
         """
         if not is_real(temperature) or not 0 <= temperature < math.inf:
             raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
-        block_size = _block_size(self.model)
-        text = prompt if block_size is None else prompt[-block_size:]
-        idx = _ids(self.model, self.tokenizer, text, "prompt")  # (1, T)
-        with eval_mode(self.model):
-            logits, _ = self.model(idx)[:2]  # (1, T, V)
-        logits = logits[0, -1].float().cpu()  # (V,)
+        logits = next_token_logits(self.model, self.tokenizer, prompt)  # (V,)
         if temperature == 0:
             return torch.nn.functional.one_hot(logits.argmax(), len(logits)).float()
         return torch.softmax(logits / temperature, dim=-1)

@@ -23,7 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM
-from lmcourse.sampling import generate  # re-exported: one sampler for every model
+from lmcourse.sampling import (
+    _context_size,
+    generate,  # re-exported: one sampler for every model
+)
 from lmcourse.tokenizers import CharTokenizer
 from lmcourse.utils import is_int
 
@@ -35,6 +38,8 @@ __all__ = [
     "generate",
     "lm_loss",
     "model_device",
+    "next_token_logits",
+    "prompt_ids",
 ]
 
 
@@ -82,6 +87,44 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             yield model
     finally:
         model.train(was_training)
+
+
+def prompt_ids(model: nn.Module, tokenizer, text: str, what: str = "prompt") -> torch.Tensor:
+    """``text`` as a (1, T) long tensor on the model's device, or a ValueError in words.
+
+    An empty text, or characters outside the vocabulary of a tokenizer without an unknown
+    token, are named in the message (``what`` says what the text is: "prompt", "text").
+    """
+    if not text:
+        raise ValueError(
+            f"The {what} is empty: type at least one character for the model to start from "
+            "(a newline works: the start of a speech)."
+        )
+    if getattr(tokenizer, "unk", None) is None:
+        unknown = list(dict.fromkeys(c for c in text if c not in tokenizer.stoi))  # in order
+        if unknown:
+            shown = ", ".join(repr(c) for c in unknown)
+            raise ValueError(
+                f"The {what} has characters outside the model's vocabulary: {shown}. Remove or "
+                f"replace them (the model knows {tokenizer.vocab_size} characters)."
+            )
+    return torch.tensor([tokenizer.encode(text)], dtype=torch.long, device=model_device(model))
+
+
+def next_token_logits(model: nn.Module, tokenizer, text: str) -> torch.Tensor:
+    """The model's logits for the token after ``text``: ``model(text)[-1]``.
+
+    A model with a maximum context (``config.block_size``) sees the text's last ``block_size``
+    characters. ``softmax`` of the result is the next-token distribution.
+
+    Shapes:
+        returns (V,), float32 on the CPU.
+    """
+    block_size = _context_size(model, None)
+    idx = prompt_ids(model, tokenizer, text if block_size is None else text[-block_size:])
+    with eval_mode(model):
+        logits, _ = model(idx)[:2]  # (1, T, V)
+    return logits[0, -1].float().cpu()  # (V,)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -306,3 +306,36 @@ def test_generate_errors(kwargs, message):
     arguments = {"idx": torch.zeros(1, 1, dtype=torch.long), "max_new_tokens": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         generate(NeuralBigram(3), **arguments)
+
+
+# ------------------------------------------------------------------ the token after a text
+
+
+def test_next_token_logits_are_the_last_position_of_the_last_window():
+    from lmcourse.gpt import GPT, GPTConfig
+    from lmcourse.lm import next_token_logits
+
+    tokenizer = CharTokenizer("abcdefgh\n")
+    model = GPT(GPTConfig(tokenizer.vocab_size, 4, 1, 1, 8), torch.Generator().manual_seed(0))
+    model.train()  # next_token_logits evaluates in eval mode and gives the mode back
+    text = "abcdefg"  # longer than the context of 4: the model sees "defg"
+    logits = next_token_logits(model, tokenizer, text)
+    with torch.no_grad():
+        expected = model.eval()(torch.tensor([tokenizer.encode("defg")]))[0][0, -1]
+    model.train()
+    assert logits.shape == (tokenizer.vocab_size,) and logits.device.type == "cpu"
+    assert torch.allclose(logits, expected)
+    assert model.training
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("abz!", r"outside the model's vocabulary: 'z', '!'"), ("", "The prompt is empty")],
+)
+def test_prompt_ids_name_what_is_wrong(text, message):
+    from lmcourse.lm import prompt_ids
+
+    tokenizer = CharTokenizer("abc")
+    with pytest.raises(ValueError, match=message):
+        prompt_ids(nn.Linear(1, 1), tokenizer, text)
+    assert prompt_ids(nn.Linear(1, 1), tokenizer, "cab").tolist() == [tokenizer.encode("cab")]
