@@ -120,18 +120,31 @@ def _check_sample_args(args: argparse.Namespace) -> None:
         _fail("sample", f"--temperature must be a number >= 0 (0: greedy), got {args.temperature}.")
     if not args.prompt:
         _fail("sample", "--prompt is empty: give at least one character (default: a newline).")
+    if args.top_k is not None and args.top_k < 1:
+        _fail("sample", f"--top-k must be an integer >= 1 (1: greedy), got {args.top_k}.")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        _fail("sample", f"--top-p must be a number in (0, 1] (1: no filter), got {args.top_p}.")
 
 
 def _load_for_sampling(path: str, device: str | None):
-    """The model (on ``device``), the tokenizer and the device of the checkpoint at ``path``."""
+    """The model (on ``device``), the tokenizer and the device of the checkpoint at ``path``.
+
+    ``path`` may also name a model shipped in the package (``shakespeare-char``), when no file
+    of that name exists.
+    """
     import lmcourse.checkpoint as ckpt
+    from lmcourse.pretrained import MODELS_DIR, available
     from lmcourse.utils import get_device
 
+    if not Path(path).exists() and path in available():
+        path = str(MODELS_DIR / f"{path}.pt")
     try:
         device = get_device(device)
         entry = ckpt.load_checkpoint(path)
         model, tokenizer = ckpt.model_from_checkpoint(entry), ckpt.tokenizer_from_checkpoint(entry)
-    except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
+    except FileNotFoundError as error:
+        _fail("sample", f"{error} A shipped model's name works too: {', '.join(available())}.")
+    except ValueError as error:  # CheckpointError is a ValueError
         _fail("sample", str(error))
     except RuntimeError as error:  # load_state_dict: weights that do not fit the config
         _fail("sample", f"'{path}' holds weights that do not fit its model config: {error}")
@@ -156,7 +169,8 @@ def _sample(args: argparse.Namespace) -> int:
     generator = torch.Generator().manual_seed(args.seed)
     block_size = getattr(model.config, "block_size", None)
     out = generate(model, idx, args.max_new_tokens, temperature=args.temperature,
-                   generator=generator, block_size=block_size)  # fmt: skip
+                   top_k=args.top_k, top_p=args.top_p, generator=generator,
+                   block_size=block_size)  # fmt: skip
     print(tokenizer.decode(out[0].tolist()))
     return 0
 
@@ -164,144 +178,10 @@ def _sample(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- run
 
 
-def _notebooks_dir() -> Path:
-    import lmcourse
-
-    return Path(lmcourse.__file__).resolve().parents[1] / "notebooks"
-
-
-def _find_notebook(number: str) -> Path:
-    """The notebook ``NN_*.ipynb`` whose number is ``number`` ("3" or "03")."""
-    folder = _notebooks_dir()
-    found = sorted(folder.glob(f"{int(number):02d}_*.ipynb")) if number.isdigit() else []
-    if not found:
-        names = ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))) or "none"
-        _fail("run", f"no notebook numbered {number!r} in {folder}; the notebooks: {names}.")
-    return found[0]
-
-
-def _parse_value(name: str, raw: str, declared: dict):
-    """``raw`` read as YAML, like papermill's ``-p``, and checked against the declared type."""
-    import yaml
-
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        value = raw
-    kind = declared.get("inferred_type_name")
-    if kind == "str":
-        return value if isinstance(value, str) else raw  # `-p corpus 2024` means the text
-    types = {"int": int, "float": int | float, "bool": bool}.get(kind)
-    if types is None:  # no annotation, or a type we do not check (list, Optional...)
-        return value
-    if not isinstance(value, types) or (kind != "bool" and isinstance(value, bool)):
-        raise ValueError(f"parameter {name} is {'an' if kind == 'int' else 'a'} {kind} (default "
-                         f"{declared.get('default')}), got {raw!r}.")  # fmt: skip
-    return float(value) if kind == "float" else value
-
-
-def _choices(declared: dict) -> list[str]:
-    """The quoted names in a parameter's help, ``"ci" (...), "cpu" (...) or "gpu"``."""
-    import re
-
-    return re.findall(r'"([^"\s]+)"', declared.get("help") or "")
-
-
-def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dict:
-    """The parameters to inject: ``-p`` values, then ``--preset`` and ``--device``, checked."""
-    params = {}
-    for name, raw in args.parameters or []:
-        if name not in declared:
-            _fail("run", f"{label} has no parameter {name!r}; its parameters: "
-                         f"{', '.join(declared) or 'none'}.")  # fmt: skip
-        try:
-            params[name] = _parse_value(name, raw, declared[name])
-        except ValueError as error:
-            _fail("run", f"{label}: {error}")
-    for name in ("preset", "device"):
-        value = getattr(args, name)
-        if value is None:
-            continue
-        if name not in declared:
-            print(f"lmcourse run: note: {label} has no {name} parameter; --{name} ignored.",
-                  file=sys.stderr)  # fmt: skip
-        elif params.setdefault(name, value) != value:
-            _fail("run", f"--{name} {value} and -p {name} {params[name]} disagree.")
-    choices = _choices(declared["preset"]) if "preset" in declared else []
-    if choices and "preset" in params and params["preset"] not in choices:
-        _fail("run", f"{label} knows the presets {', '.join(choices)}; "
-                     f"got {params['preset']!r}.")  # fmt: skip
-    return params
-
-
-def _run_folder(args: argparse.Namespace, notebook: Path, preset: str | None) -> Path:
-    """``--out-dir``, or ``runs/NN-<preset>-<YYYYmmdd-HHMMSS>`` (no preset part without one)."""
-    import re
-    from datetime import datetime
-
-    if args.out_dir:
-        return Path(args.out_dir)
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    parts = [notebook.name[:2], re.sub(r"[^\w.]", "_", preset) if preset else None, stamp]
-    return Path("runs") / "-".join(part for part in parts if part)
-
-
-def _default_preset(declared: dict) -> str | None:
-    import ast
-
-    try:
-        value = ast.literal_eval(declared["preset"]["default"])
-    except (KeyError, ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace) -> int:
-    """Run ``notebook`` into ``output`` with papermill; 1 with a short message if it fails."""
-    import os
-
-    import papermill
-    from nbclient.exceptions import DeadKernelError
-
-    saved = os.environ.pop("LMCOURSE_PRESET", None)  # the kernel must not override --preset
-    try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=params,
-                                   kernel_name="python3", cwd=str(notebook.parent),
-                                   progress_bar=not args.no_progress,
-                                   execution_timeout=args.timeout)  # fmt: skip
-    except papermill.PapermillExecutionError as error:
-        problem = f"failed in cell In [{error.exec_count}]: {error.ename}: {error.evalue}"
-    except TimeoutError:
-        problem = f"a cell ran longer than --timeout {args.timeout:g} seconds"
-    except DeadKernelError:
-        problem = "the kernel died (out of memory?)"
-    else:
-        return 0
-    finally:
-        if saved is not None:
-            os.environ["LMCOURSE_PRESET"] = saved
-    print(f"lmcourse run: {notebook.name} {problem}; the executed notebook, up to there, is "
-          f"{output}", file=sys.stderr)  # fmt: skip
-    return 1
-
-
 def _run(args: argparse.Namespace) -> int:
-    if not args.timeout > 0:
-        _fail("run", f"--timeout must be > 0 seconds, got {args.timeout:g}.")
-    notebook = _find_notebook(args.notebook)
-    import papermill
+    from lmcourse.notebook_run import run_notebook  # papermill's imports only when needed
 
-    declared = papermill.inspect_notebook(str(notebook))
-    params = _run_parameters(args, notebook.name, declared)
-    folder = _run_folder(args, notebook, params.get("preset") or _default_preset(declared))
-    if "out_dir" in declared and "out_dir" not in params:
-        params["out_dir"] = str(folder.resolve())  # the checkpoint next to the notebook
-    folder.mkdir(parents=True, exist_ok=True)
-    output = folder.resolve() / notebook.name
-    status = _execute(notebook, output, params, args)
-    if status == 0:
-        print(f"executed notebook: {output}")
-    return status
+    return run_notebook(args)
 
 
 # --------------------------------------------------------------------------- the parser
@@ -335,10 +215,14 @@ def _add_sample(commands) -> None:
         description="Print the prompt and a continuation sampled from a checkpoint's model.",
     )  # fmt: skip
     add = sample.add_argument
-    add("--checkpoint", required=True, help="a ckpt.pt written by lmcourse train")
+    add("--checkpoint", required=True,
+        help="a ckpt.pt of lmcourse train, or a shipped model: shakespeare-char")  # fmt: skip
     add("--prompt", default="\n", help="the text to continue (default: a newline)")
     add("--max-new-tokens", type=int, default=500, help="characters to add (default: 500)")
     add("--temperature", type=float, default=1.0, help=">= 0; 0 is greedy (default: 1)")
+    add("--top-k", type=int, metavar="K", help="sample among the K likeliest characters only")
+    add("--top-p", type=float, metavar="P", help="sample among the likeliest characters whose "
+        "probabilities add up to P, in (0, 1] (nucleus sampling)")  # fmt: skip
     add("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
     add("--device", help="cpu, cuda, mps (default: the best available)")
     sample.set_defaults(handler=_sample)

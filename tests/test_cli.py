@@ -13,7 +13,7 @@ import papermill
 import pytest
 
 import lmcourse
-from lmcourse import cli
+from lmcourse import notebook_run
 from lmcourse.cli import build_parser, main
 from lmcourse.presets import PRESETS
 
@@ -183,7 +183,7 @@ def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capsys):
         "language": "python",
     }
     nbformat.write(nb, notebooks / "07_probe.ipynb")
-    monkeypatch.setattr(cli, "_notebooks_dir", lambda: notebooks)
+    monkeypatch.setattr(notebook_run, "_notebooks_dir", lambda: notebooks)
     monkeypatch.setenv("LMCOURSE_PRESET", "ci")
     monkeypatch.chdir(work)
     argv = ["run", "07", "--preset", "gpu", "--device", "cuda:1", "-p", "steps", "3",

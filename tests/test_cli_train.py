@@ -73,6 +73,25 @@ def test_sample_continues_the_prompt_reproducibly(trained, capsys):
     assert len(sample(capsys, checkpoint, "--prompt", "A", "--max-new-tokens", "0")) == 1
 
 
+def test_sample_filters_and_the_shipped_model(trained, capsys):
+    checkpoint = trained[0] / "ckpt.pt"
+    greedy = sample(capsys, checkpoint, "--temperature", "0", "--max-new-tokens", "30")
+    # top-k 1 keeps only the likeliest character: greedy, whatever the seed
+    for seed in ("0", "5"):
+        top1 = sample(capsys, checkpoint, "--top-k", "1", "--seed", seed, "--max-new-tokens", "30")
+        assert top1 == greedy
+    # a tiny nucleus holds only the likeliest character too
+    assert sample(capsys, checkpoint, "--top-p", "1e-6", "--max-new-tokens", "30") == greedy
+    plain = sample(capsys, checkpoint, "--max-new-tokens", "30")
+    assert sample(capsys, checkpoint, "--top-p", "1", "--max-new-tokens", "30") == plain
+    # the shipped model by name: a real continuation, reproducible
+    shipped = sample(capsys, "shakespeare-char", "--prompt", "ROMEO:", "--max-new-tokens", "40")
+    assert shipped.startswith("ROMEO:") and len(shipped) == len("ROMEO:") + 40
+    assert sample(capsys, "shakespeare-char", "--prompt", "ROMEO:", "--max-new-tokens", "40") == (
+        shipped
+    )
+
+
 def test_train_from_the_shell_with_python_m(tmp_path):
     # The entry point that torchrun uses: torchrun --nproc_per_node=K -m lmcourse.train ...
     out_dir = tmp_path / "run"
@@ -104,7 +123,10 @@ def bad_checkpoints(tmp_path):
         ([*TRAIN, "--max-steps", "-3"], "max_steps must be an integer >= 1, got -3"),
         ([*TRAIN, "--learning-rate", "0"], "learning_rate must be a number > 0"),
         ([*TRAIN, "--corpus", "tiny-shakespear"], "did you mean 'tiny-shakespeare'"),
-        (["sample", "--checkpoint", "{missing}"], "No checkpoint at"),
+        (["sample", "--checkpoint", "{missing}"], "name works too: shakespeare-char"),
+        (["sample", "--checkpoint", "{ckpt}", "--top-k", "0"], "--top-k must be an integer >= 1"),
+        (["sample", "--checkpoint", "{ckpt}", "--top-p", "1.5"], "--top-p must be a number in"),
+        (["sample", "--checkpoint", "{ckpt}", "--top-p", "0"], "got 0.0"),
         (["sample", "--checkpoint", "{corrupt}"], "truncated or corrupt"),
         (["sample", "--checkpoint", "{no_tokenizer}"], "holds no tokenizer"),
         (["sample", "--checkpoint", "{ckpt}", "--prompt", "héllo €"], "'é', '€'"),

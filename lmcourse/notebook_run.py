@@ -1,0 +1,158 @@
+"""``lmcourse run NN``: execute a numbered notebook with papermill, its parameters checked.
+
+The notebook's ``parameters`` cell declares its knobs (``papermill --help-notebook``); ``-p KEY
+VALUE``, ``--preset`` and ``--device`` are checked against them (an unknown name, a value of the
+wrong type, a preset the notebook does not know) before a kernel starts. The executed notebook,
+and the checkpoint of a training notebook (its ``out_dir``), go to ``runs/NN-PRESET-TIME/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lmcourse.cli import _fail
+
+__all__ = ["run_notebook"]
+
+
+def _notebooks_dir() -> Path:
+    import lmcourse
+
+    return Path(lmcourse.__file__).resolve().parents[1] / "notebooks"
+
+
+def _find_notebook(number: str) -> Path:
+    """The notebook ``NN_*.ipynb`` whose number is ``number`` ("3" or "03")."""
+    folder = _notebooks_dir()
+    found = sorted(folder.glob(f"{int(number):02d}_*.ipynb")) if number.isdigit() else []
+    if not found:
+        names = ", ".join(p.stem for p in sorted(folder.glob("[0-9][0-9]_*.ipynb"))) or "none"
+        _fail("run", f"no notebook numbered {number!r} in {folder}; the notebooks: {names}.")
+    return found[0]
+
+
+def _parse_value(name: str, raw: str, declared: dict):
+    """``raw`` read as YAML, like papermill's ``-p``, and checked against the declared type."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    kind = declared.get("inferred_type_name")
+    if kind == "str":
+        return value if isinstance(value, str) else raw  # `-p corpus 2024` means the text
+    types = {"int": int, "float": int | float, "bool": bool}.get(kind)
+    if types is None:  # no annotation, or a type we do not check (list, Optional...)
+        return value
+    if not isinstance(value, types) or (kind != "bool" and isinstance(value, bool)):
+        raise ValueError(f"parameter {name} is {'an' if kind == 'int' else 'a'} {kind} (default "
+                         f"{declared.get('default')}), got {raw!r}.")  # fmt: skip
+    return float(value) if kind == "float" else value
+
+
+def _choices(declared: dict) -> list[str]:
+    """The quoted names in a parameter's help, ``"ci" (...), "cpu" (...) or "gpu"``."""
+    import re
+
+    return re.findall(r'"([^"\s]+)"', declared.get("help") or "")
+
+
+def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dict:
+    """The parameters to inject: ``-p`` values, then ``--preset`` and ``--device``, checked."""
+    params = {}
+    for name, raw in args.parameters or []:
+        if name not in declared:
+            _fail("run", f"{label} has no parameter {name!r}; its parameters: "
+                         f"{', '.join(declared) or 'none'}.")  # fmt: skip
+        try:
+            params[name] = _parse_value(name, raw, declared[name])
+        except ValueError as error:
+            _fail("run", f"{label}: {error}")
+    for name in ("preset", "device"):
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in declared:
+            print(f"lmcourse run: note: {label} has no {name} parameter; --{name} ignored.",
+                  file=sys.stderr)  # fmt: skip
+        elif params.setdefault(name, value) != value:
+            _fail("run", f"--{name} {value} and -p {name} {params[name]} disagree.")
+    choices = _choices(declared["preset"]) if "preset" in declared else []
+    if choices and "preset" in params and params["preset"] not in choices:
+        _fail("run", f"{label} knows the presets {', '.join(choices)}; "
+                     f"got {params['preset']!r}.")  # fmt: skip
+    return params
+
+
+def _run_folder(args: argparse.Namespace, notebook: Path, preset: str | None) -> Path:
+    """``--out-dir``, or ``runs/NN-<preset>-<YYYYmmdd-HHMMSS>`` (no preset part without one)."""
+    import re
+    from datetime import datetime
+
+    if args.out_dir:
+        return Path(args.out_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    parts = [notebook.name[:2], re.sub(r"[^\w.]", "_", preset) if preset else None, stamp]
+    return Path("runs") / "-".join(part for part in parts if part)
+
+
+def _default_preset(declared: dict) -> str | None:
+    import ast
+
+    try:
+        value = ast.literal_eval(declared["preset"]["default"])
+    except (KeyError, ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace) -> int:
+    """Run ``notebook`` into ``output`` with papermill; 1 with a short message if it fails."""
+    import os
+
+    import papermill
+    from nbclient.exceptions import DeadKernelError
+
+    saved = os.environ.pop("LMCOURSE_PRESET", None)  # the kernel must not override --preset
+    try:
+        papermill.execute_notebook(str(notebook), str(output), parameters=params,
+                                   kernel_name="python3", cwd=str(notebook.parent),
+                                   progress_bar=not args.no_progress,
+                                   execution_timeout=args.timeout)  # fmt: skip
+    except papermill.PapermillExecutionError as error:
+        problem = f"failed in cell In [{error.exec_count}]: {error.ename}: {error.evalue}"
+    except TimeoutError:
+        problem = f"a cell ran longer than --timeout {args.timeout:g} seconds"
+    except DeadKernelError:
+        problem = "the kernel died (out of memory?)"
+    else:
+        return 0
+    finally:
+        if saved is not None:
+            os.environ["LMCOURSE_PRESET"] = saved
+    print(f"lmcourse run: {notebook.name} {problem}; the executed notebook, up to there, is "
+          f"{output}", file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def run_notebook(args: argparse.Namespace) -> int:
+    """``lmcourse run NN``: execute notebook NN with papermill into ``runs/NAME/``."""
+    if not args.timeout > 0:
+        _fail("run", f"--timeout must be > 0 seconds, got {args.timeout:g}.")
+    notebook = _find_notebook(args.notebook)
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    params = _run_parameters(args, notebook.name, declared)
+    folder = _run_folder(args, notebook, params.get("preset") or _default_preset(declared))
+    if "out_dir" in declared and "out_dir" not in params:
+        params["out_dir"] = str(folder.resolve())  # the checkpoint next to the notebook
+    folder.mkdir(parents=True, exist_ok=True)
+    output = folder.resolve() / notebook.name
+    status = _execute(notebook, output, params, args)
+    if status == 0:
+        print(f"executed notebook: {output}")
+    return status
