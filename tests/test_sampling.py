@@ -95,6 +95,22 @@ def test_top_p_hand_checked_and_batched():
     assert torch.equal(top_p_filter(probs.log(), 1.0), probs.log())  # p = 1 keeps everything
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_filters_equal_hugging_faces_logits_warpers(seed):
+    # An independent implementation: transformers' warpers, chained as its generate() chains
+    # them (temperature, then top-k, then top-p), on batches of random logits.
+    logits_process = pytest.importorskip("transformers.generation.logits_process")
+    generator = torch.Generator().manual_seed(seed)
+    logits = 3 * torch.randn(8, 65, generator=generator, dtype=torch.float64)  # (B, V)
+    for temperature, k, p in [(1.0, 5, 1.0), (0.7, 65, 0.9), (1.3, 20, 0.5), (1.0, 65, 0.05)]:
+        ours = top_p_filter(top_k_filter(logits / temperature, k), p)
+        theirs = logits_process.TemperatureLogitsWarper(temperature)(None, logits.clone())
+        theirs = logits_process.TopKLogitsWarper(k)(None, theirs)
+        theirs = logits_process.TopPLogitsWarper(p)(None, theirs)
+        assert torch.equal(ours.isinf(), theirs.isinf()), (temperature, k, p)  # same tokens kept
+        torch.testing.assert_close(torch.softmax(ours, -1), torch.softmax(theirs, -1))
+
+
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
 def test_bad_top_k_is_named(k):
     with pytest.raises(ValueError, match="top_k must be an integer >= 1"):
