@@ -82,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for variant, results in runs.items():
         results = sorted(results, key=lambda r: r["ms"])
-        ours = results[(len(results) - 1) // 2]  # the median run (the faster of two middles)
+        ours = results[len(results) // 2]  # the median run (of two middles, the slower one)
         spread = f" ({results[0]['ms']:.1f}-{results[-1]['ms']:.1f})" if len(results) > 1 else ""
         print(f"| lmcourse, {variant} | {ours['ms']:.1f}{spread} | {ours['tokens_per_s']:,.0f} | "
               f"{ours['peak_mb']:.0f} | {ours['val_loss']:.3f} | {ours['params']:,} |")  # fmt: skip

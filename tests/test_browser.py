@@ -235,7 +235,14 @@ def test_ngram_sampler_generates_in_the_browser(jupyterlab, browser):
     page.keyboard.press("ArrowLeft")
     page.get_by_role("button", name="Generate").click()
     page.locator(".widget-html", has_text="n = 3, kneser_ney").wait_for(timeout=60_000)
-    assert page.locator(".widget-html pre").first.inner_text() != first_sample
+    second_sample = page.locator(".widget-html pre").first.inner_text()
+    assert second_sample != first_sample
+    # bad input typed into the page: named inline, and the last sample stays
+    page.locator(".widget-textarea textarea").first.fill("Romeo ☕")
+    page.keyboard.press("Tab")
+    page.get_by_role("button", name="Generate").click()
+    page.locator(".widget-html", has_text="never saw").wait_for(timeout=60_000)
+    assert page.locator(".widget-html pre").first.inner_text() == second_sample
     screenshot(page, "02_ngram_counting.png")
     page.close()
 
@@ -269,6 +276,18 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
         arg=[cell_index(page, "SamplingPlayground(model, tokenizer"), first_sample],
         timeout=60_000,
     )
+    # bad input typed into the page: named inline, and the last sample stays
+    button = playground.get_by_role("button", name="Generate")
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
+    second_sample = playground.locator(".widget-html pre").first.inner_text()
+    playground.locator(".widget-textarea textarea").first.fill("Romeo €")
+    page.keyboard.press("Tab")  # the prompt box syncs when it loses focus
+    button.click()
+    playground.locator(".widget-html", has_text="outside the model's vocabulary").wait_for(
+        timeout=60_000
+    )
+    assert "'€'" in playground.inner_text() and "Traceback" not in playground.inner_text()
+    assert playground.locator(".widget-html pre").first.inner_text() == second_sample
     assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
     screenshot(page, "09_sampling.png")
     page.close()
@@ -289,6 +308,15 @@ def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
         arg=[image.element_handle(), before],
         timeout=30_000,
     )
+    # the next-token explorer: a prompt with characters the model never saw is named inline
+    next_token = cell_output(page, cell_index(page, "NextTokenExplorer(model, tokenizer)"))
+    chart = next_token.locator("img").first
+    chart.wait_for(timeout=30_000)
+    drawn = chart.get_attribute("src")
+    next_token.locator(".widget-textarea textarea").first.fill("To bé€")
+    page.keyboard.press("Tab")  # the prompt box syncs when it loses focus
+    next_token.locator(".widget-html", has_text="'é', '€'").wait_for(timeout=30_000)
+    assert "Traceback" not in next_token.inner_text() and chart.get_attribute("src") == drawn
     assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
     screenshot(page, "10_inside_gpt.png")
     page.close()
