@@ -188,6 +188,15 @@ def cell_index(page, source_part: str) -> int:
     )
 
 
+def type_prompt(page, area, text: str) -> None:
+    """Type ``text`` into the first text box of ``area``, as a user does, and leave the box.
+
+    Leaving it (Tab) is what sends the value of a box with ``continuous_update=False``.
+    """
+    area.locator(".widget-textarea textarea").first.fill(text)
+    page.keyboard.press("Tab")
+
+
 def test_welcome_notebook_widget_responds(jupyterlab, browser):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     run_all(page, jupyterlab, "00_welcome.ipynb")
@@ -238,8 +247,7 @@ def test_ngram_sampler_generates_in_the_browser(jupyterlab, browser):
     second_sample = page.locator(".widget-html pre").first.inner_text()
     assert second_sample != first_sample
     # bad input typed into the page: named inline, and the last sample stays
-    page.locator(".widget-textarea textarea").first.fill("Romeo ☕")
-    page.keyboard.press("Tab")
+    type_prompt(page, page, "Romeo ☕")
     page.get_by_role("button", name="Generate").click()
     page.locator(".widget-html", has_text="never saw").wait_for(timeout=60_000)
     assert page.locator(".widget-html pre").first.inner_text() == second_sample
@@ -280,8 +288,7 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
     button = playground.get_by_role("button", name="Generate")
     page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
     second_sample = playground.locator(".widget-html pre").first.inner_text()
-    playground.locator(".widget-textarea textarea").first.fill("Romeo €")
-    page.keyboard.press("Tab")  # the prompt box syncs when it loses focus
+    type_prompt(page, playground, "Romeo €")
     button.click()
     playground.locator(".widget-html", has_text="outside the model's vocabulary").wait_for(
         timeout=60_000
@@ -313,8 +320,7 @@ def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
     chart = next_token.locator("img").first
     chart.wait_for(timeout=30_000)
     drawn = chart.get_attribute("src")
-    next_token.locator(".widget-textarea textarea").first.fill("To bé€")
-    page.keyboard.press("Tab")  # the prompt box syncs when it loses focus
+    type_prompt(page, next_token, "To bé€")
     next_token.locator(".widget-html", has_text="'é', '€'").wait_for(timeout=30_000)
     assert "Traceback" not in next_token.inner_text() and chart.get_attribute("src") == drawn
     assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
