@@ -158,7 +158,7 @@ def _sample(args: argparse.Namespace) -> int:
     _check_sample_args(args)
     import torch
 
-    from lmcourse.lm import generate
+    from lmcourse.sampling import stream
 
     model, tokenizer, device = _load_for_sampling(args.checkpoint, args.device)
     unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
@@ -168,10 +168,13 @@ def _sample(args: argparse.Namespace) -> int:
     idx = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long, device=device)  # (1, T)
     generator = torch.Generator().manual_seed(args.seed)
     block_size = getattr(model.config, "block_size", None)
-    out = generate(model, idx, args.max_new_tokens, temperature=args.temperature,
-                   top_k=args.top_k, top_p=args.top_p, generator=generator,
-                   block_size=block_size)  # fmt: skip
-    print(tokenizer.decode(out[0].tolist()))
+    tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature,
+                    top_k=args.top_k, top_p=args.top_p, generator=generator,
+                    block_size=block_size)  # fmt: skip
+    print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
+    for token in tokens:  # (1, 1): each character shows as soon as it is chosen
+        print(tokenizer.decode(token[0].tolist()), end="", flush=True)
+    print()
     return 0
 
 
@@ -212,7 +215,8 @@ def _add_train(commands) -> None:
 def _add_sample(commands) -> None:
     sample = commands.add_parser(
         "sample", help="generate text from a checkpoint",
-        description="Print the prompt and a continuation sampled from a checkpoint's model.",
+        description="Print the prompt and a continuation sampled from a checkpoint's model, "
+        "character by character as the model writes it.",
     )  # fmt: skip
     add = sample.add_argument
     add("--checkpoint", required=True,

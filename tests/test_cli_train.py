@@ -10,10 +10,17 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
-from lmcourse.checkpoint import save_checkpoint
+from lmcourse.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+    tokenizer_from_checkpoint,
+)
 from lmcourse.cli import main
 from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.sampling import generate
 
 TRAIN = ["train", "--preset", "ci", "--no-progress", "--device", "cpu"]
 
@@ -84,6 +91,15 @@ def test_sample_filters_and_the_shipped_model(trained, capsys):
     assert sample(capsys, checkpoint, "--top-p", "1e-6", "--max-new-tokens", "30") == greedy
     plain = sample(capsys, checkpoint, "--max-new-tokens", "30")
     assert sample(capsys, checkpoint, "--top-p", "1", "--max-new-tokens", "30") == plain
+    # what the command streams is what generate() gives with the same seed and settings
+    entry = load_checkpoint(checkpoint)
+    model, tokenizer = model_from_checkpoint(entry), tokenizer_from_checkpoint(entry)
+    idx = torch.tensor([tokenizer.encode("ROMEO:")])
+    out = generate(
+        model, idx, 30, temperature=0.9, top_k=7, generator=torch.Generator().manual_seed(3)
+    )
+    argv = ["--prompt", "ROMEO:", "--max-new-tokens", "30", "--temperature", "0.9", "--top-k", "7"]
+    assert sample(capsys, checkpoint, *argv, "--seed", "3") == tokenizer.decode(out[0].tolist())
     # the shipped model by name: a real continuation, reproducible
     shipped = sample(capsys, "shakespeare-char", "--prompt", "ROMEO:", "--max-new-tokens", "40")
     assert shipped.startswith("ROMEO:") and len(shipped) == len("ROMEO:") + 40
