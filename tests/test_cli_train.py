@@ -6,6 +6,7 @@ import json
 import math
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -56,6 +57,8 @@ def test_train_writes_checkpoint_and_metrics_and_reports_the_loss(trained):
     assert nats == pytest.approx(final["val_loss"], abs=1e-4)
     assert bits == pytest.approx(final["val_loss"] / math.log(2), abs=1e-4)
     assert re.search(r"speed\s+[\d,]+ tokens/s", out)
+    step_ms = statistics.median(r["ms"] for r in records(out_dir) if "ms" in r)
+    assert f"median step {step_ms:.1f} ms" in out
     assert str(out_dir / "ckpt.pt") in out and str(out_dir / "metrics.jsonl") in out
 
 
