@@ -84,6 +84,9 @@ def _train(args: argparse.Namespace) -> int:
         device = distributed.setup(args.device)  # under torchrun: join the process group
         if device is not None:
             overrides["device"] = device
+        if args.resume and not (out_dir / "ckpt.pt").exists() and distributed.is_main_process():
+            print(f"lmcourse train: note: no checkpoint at {out_dir / 'ckpt.pt'} to resume "
+                  "from; starting a new run.", file=sys.stderr)  # fmt: skip
         try:
             _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
                                       resume=args.resume, progress=not args.no_progress,

@@ -70,6 +70,14 @@ def test_resume_continues_the_run(trained, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_without_a_checkpoint_says_so_and_starts_afresh(tmp_path, capsys):
+    out_dir = tmp_path / "typo"
+    assert main([*TRAIN, "--max-steps", "2", "--out-dir", str(out_dir), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"no checkpoint at {out_dir / 'ckpt.pt'} to resume from; starting a new run" in err
+    assert [r["step"] for r in records(out_dir) if "loss" in r] == [1, 2]
+
+
 def test_sample_continues_the_prompt_reproducibly(trained, capsys):
     checkpoint = trained[0] / "ckpt.pt"
     text = sample(capsys, checkpoint, "--prompt", "ROMEO:", "--max-new-tokens", "50")
