@@ -41,14 +41,21 @@ def _parse_value(name: str, raw: str, declared: dict):
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
-    kind = declared.get("inferred_type_name")
+    kind = declared.get("inferred_type_name") or ""
+    optional = kind.startswith("Optional[") and kind.endswith("]")  # `int | None` in the cell
+    if optional:
+        kind = kind[len("Optional[") : -1]
+        if value is None:  # `-p max_iters null`: back to the notebook's default behaviour
+            return None
     if kind == "str":
         return value if isinstance(value, str) else raw  # `-p corpus 2024` means the text
     types = {"int": int, "float": int | float, "bool": bool}.get(kind)
-    if types is None:  # no annotation, or a type we do not check (list, Optional...)
+    if types is None:  # no annotation, or a type we do not check (list, dict...)
         return value
     if not isinstance(value, types) or (kind != "bool" and isinstance(value, bool)):
-        raise ValueError(f"parameter {name} is {'an' if kind == 'int' else 'a'} {kind} (default "
+        article = "an" if kind == "int" else "a"
+        none = " or None" if optional else ""
+        raise ValueError(f"parameter {name} is {article} {kind}{none} (default "
                          f"{declared.get('default')}), got {raw!r}.")  # fmt: skip
     return float(value) if kind == "float" else value
 

@@ -120,6 +120,15 @@ def test_run_passes_typed_parameters_to_papermill(fake_papermill, tmp_path, caps
     assert "no preset parameter" in err  # notebook 01 has none: --preset only noted
 
 
+def test_optional_parameters_take_their_type_or_null(fake_papermill, tmp_path):
+    argv = ["run", "08", "-p", "max_iters", "50", "-p", "dropout", "0", "-p", "n_layer", "null",
+            "--out-dir", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    [call] = fake_papermill
+    assert call["parameters"]["max_iters"] == 50 and call["parameters"]["n_layer"] is None
+    assert call["parameters"]["dropout"] == 0.0 and isinstance(call["parameters"]["dropout"], float)
+
+
 @pytest.mark.parametrize(
     "argv, expected",
     [
@@ -133,6 +142,9 @@ def test_run_passes_typed_parameters_to_papermill(fake_papermill, tmp_path, caps
         (["03", "-p", "preset", "huge"], "got 'huge'"),
         (["03", "--preset", "ci", "-p", "preset", "cpu"], "disagree"),
         (["01", "--timeout", "0"], "--timeout must be > 0"),
+        # `max_iters: int | None = None` in notebook 08's parameters cell
+        (["08", "-p", "max_iters", "abc"], "max_iters is an int or None (default None), got 'abc'"),
+        (["08", "-p", "dropout", "high"], "dropout is a float or None"),
     ],
 )
 def test_run_rejects_bad_arguments_before_running(fake_papermill, capsys, argv, expected):
