@@ -135,8 +135,8 @@ def _check_sample_args(args: argparse.Namespace) -> None:
 def _load_for_sampling(path: str, device: str | None):
     """The model (on ``device``), the tokenizer and the device of the checkpoint at ``path``.
 
-    ``path`` may also name a model shipped in the package (``shakespeare-char``), when no file
-    of that name exists.
+    ``path`` may also be a run's folder (its ``ckpt.pt`` is read), or name a model shipped in
+    the package (``shakespeare-char``) when no file of that name exists.
     """
     import lmcourse.checkpoint as ckpt
     from lmcourse.pretrained import MODELS_DIR, available
@@ -144,6 +144,8 @@ def _load_for_sampling(path: str, device: str | None):
 
     if not Path(path).exists() and path in available():
         path = str(MODELS_DIR / f"{path}.pt")
+    elif Path(path).is_dir():  # `--checkpoint runs/cpu`: the folder lmcourse train wrote
+        path = str(Path(path) / "ckpt.pt")
     try:
         device = get_device(device)
         entry = ckpt.load_checkpoint(path)
@@ -225,8 +227,8 @@ def _add_sample(commands) -> None:
         "character by character as the model writes it.",
     )  # fmt: skip
     add = sample.add_argument
-    add("--checkpoint", required=True,
-        help="a ckpt.pt of lmcourse train, or a shipped model: shakespeare-char")  # fmt: skip
+    add("--checkpoint", required=True, help="a ckpt.pt of lmcourse train (or its folder), "
+        "or a shipped model: shakespeare-char")  # fmt: skip
     add("--prompt", default="\n", help="the text to continue (default: a newline)")
     add("--max-new-tokens", type=int, default=500, help="characters to add (default: 500)")
     add("--temperature", type=float, default=1.0, help=">= 0; 0 is greedy (default: 1)")

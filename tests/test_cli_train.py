@@ -88,6 +88,8 @@ def test_sample_continues_the_prompt_reproducibly(trained, capsys):
     )
     assert same == text and other != text
     assert sample(capsys, checkpoint, "--max-new-tokens", "7").startswith("\n")  # the default
+    # the run's folder works too: its ckpt.pt is read
+    assert sample(capsys, trained[0], "--prompt", "ROMEO:", "--max-new-tokens", "50") == text
     assert len(sample(capsys, checkpoint, "--prompt", "A", "--max-new-tokens", "0")) == 1
 
 
@@ -140,7 +142,10 @@ def bad_checkpoints(tmp_path):
     no_tokenizer = tmp_path / "no_tokenizer.pt"
     tiny = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8))
     save_checkpoint(no_tokenizer, tiny)  # a model alone: no tokenizer in the file
-    return {"missing": tmp_path / "missing.pt", "corrupt": corrupt, "no_tokenizer": no_tokenizer}
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    return {"missing": tmp_path / "missing.pt", "corrupt": corrupt, "no_tokenizer": no_tokenizer,
+            "empty_dir": empty_dir}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -151,6 +156,7 @@ def bad_checkpoints(tmp_path):
         ([*TRAIN, "--learning-rate", "0"], "learning_rate must be a number > 0"),
         ([*TRAIN, "--corpus", "tiny-shakespear"], "did you mean 'tiny-shakespeare'"),
         (["sample", "--checkpoint", "{missing}"], "name works too: shakespeare-char"),
+        (["sample", "--checkpoint", "{empty_dir}"], "No checkpoint at"),
         (["sample", "--checkpoint", "{ckpt}", "--top-k", "0"], "--top-k must be an integer >= 1"),
         (["sample", "--checkpoint", "{ckpt}", "--top-p", "1.5"], "--top-p must be a number in"),
         (["sample", "--checkpoint", "{ckpt}", "--top-p", "0"], "got 0.0"),
