@@ -188,6 +188,11 @@ def cell_index(page, source_part: str) -> int:
     )
 
 
+def shut_down_kernel(page) -> None:
+    """End the notebook's kernel, which would hold its memory until the server stops."""
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+
+
 def type_prompt(page, area, text: str) -> None:
     """Type ``text`` into the first text box of ``area``, as a user does, and leave the box.
 
@@ -211,6 +216,7 @@ def test_welcome_notebook_widget_responds(jupyterlab, browser):
     changed.wait_for(timeout=30_000)
     assert "Now, fair Hippolyta" in changed.inner_text()
     screenshot(page, "00_welcome.png")
+    shut_down_kernel(page)  # its memory is free for the next notebook
     page.close()
 
 
@@ -227,6 +233,7 @@ def test_text_as_data_notebook_runs_and_plots(jupyterlab, browser):
     image.wait_for(timeout=30_000)
     assert image.evaluate("img => img.naturalWidth") > 100  # the PNG really decoded and drew
     screenshot(page, "01_text_as_data.png")
+    shut_down_kernel(page)  # its memory is free for the next notebook
     page.close()
 
 
@@ -252,6 +259,7 @@ def test_ngram_sampler_generates_in_the_browser(jupyterlab, browser):
     page.locator(".widget-html", has_text="never saw").wait_for(timeout=60_000)
     assert page.locator(".widget-html pre").first.inner_text() == second_sample
     screenshot(page, "02_ngram_counting.png")
+    shut_down_kernel(page)  # its memory is free for the next notebook
     page.close()
 
 
@@ -297,6 +305,7 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
     assert playground.locator(".widget-html pre").first.inner_text() == second_sample
     assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
     screenshot(page, "09_sampling.png")
+    shut_down_kernel(page)  # its memory is free for the next notebook
     page.close()
 
 
@@ -325,6 +334,7 @@ def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
     assert "Traceback" not in next_token.inner_text() and chart.get_attribute("src") == drawn
     assert "Error displaying widget" not in page.inner_text(".jp-Notebook")
     screenshot(page, "10_inside_gpt.png")
+    shut_down_kernel(page)  # its memory is free for the next notebook
     page.close()
 
 
@@ -337,11 +347,6 @@ OTHER_NOTEBOOKS = sorted(
     for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
     if not p.name.startswith(TESTED_ABOVE)
 )
-
-
-def shut_down_kernel(page) -> None:
-    """End the notebook's kernel, which would hold its memory until the server stops."""
-    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
 
 
 @pytest.mark.parametrize("name", OTHER_NOTEBOOKS)
