@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.utils import logging as hf_logging
 
@@ -18,6 +19,7 @@ from lmcourse.gpt import (
     GPT3_CONFIGS,
     GPTConfig,
     PretrainedUnavailableError,
+    flops_per_token,
     num_params,
 )
 from lmcourse.lm import generate
@@ -296,3 +298,20 @@ def test_a_full_cache_is_a_clear_error():
     model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
     with pytest.raises(ValueError, match="the cache holds 3 tokens"):
         model(torch.zeros(1, 2, dtype=torch.long), cache=cache)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_flops_per_token_equals_pytorchs_flop_counter(bias):
+    # An independent count: PyTorch's FlopCounterMode adds up 2·M·N·K for every matrix product
+    # of a training step, forward and backward. The written-out attention (return_attn=True)
+    # makes q·kᵀ and weights·v matrix products it can see. The formula's 6 FLOPs for each
+    # LayerNorm gain and bias, which no matrix product multiplies, are its only difference.
+    config = GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32, bias=bias)
+    model = GPT(config, generator=torch.Generator().manual_seed(0))
+    B, T = 3, config.block_size
+    idx, targets = torch.randint(0, 50, (2, B, T), generator=torch.Generator().manual_seed(1))
+    with FlopCounterMode(display=False) as counter:
+        model(idx, targets, return_attn=True)[1].backward()
+    no_matmul = sum(p.numel() for name, p in model.named_parameters()
+                    if ".ln_" in name or name.endswith("bias"))  # fmt: skip
+    assert counter.get_total_flops() == B * T * (flops_per_token(config) - 6 * no_matmul)

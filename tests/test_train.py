@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from lmcourse.data import get_batch, train_val_split
 from lmcourse.lm import NGramModule
@@ -206,3 +207,20 @@ def test_progress_bar_shows_loss_and_speed(capsys):
     train(NeuralBigram(V), TRAIN, VAL, TrainConfig(**{**vars(CONFIG), "max_steps": 2}))
     err = capsys.readouterr().err
     assert "loss=" in err and "tok_s=" in err
+
+
+def test_mfu_is_the_models_flops_over_the_gpus_peak(monkeypatch):
+    from lmcourse.gpt import GPT, GPTConfig, flops_per_token
+    from lmcourse.trainer import PEAK_FLOPS, estimate_mfu
+
+    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=2, n_head=2, n_embd=32))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H100 80GB HBM3")
+    cuda = torch.device("cuda")
+    # MFU = flops_per_token · tokens/s / peak: 1e6 tokens/s on an H100 (989 TFLOP/s in bf16)
+    expected = flops_per_token(model.config) * 1e6 / PEAK_FLOPS["H100"]
+    assert estimate_mfu(model, 1e6, cuda) == pytest.approx(expected)
+    assert 0 < expected < 1
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "Some Future GPU")
+    assert estimate_mfu(model, 1e6, cuda) is None  # an unknown peak: no made-up figure
+    assert estimate_mfu(model, 1e6, torch.device("cpu")) is None
+    assert estimate_mfu(nn.Linear(2, 2), 1e6, cuda) is None  # not a GPT: no FLOP formula
