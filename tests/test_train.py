@@ -17,6 +17,7 @@ from lmcourse.train import (
     TrainConfig,
     configure_optimizer,
     estimate_loss,
+    lr_at,
     train,
     train_step,
 )
@@ -224,3 +225,25 @@ def test_mfu_is_the_models_flops_over_the_gpus_peak(monkeypatch):
     assert estimate_mfu(model, 1e6, cuda) is None  # an unknown peak: no made-up figure
     assert estimate_mfu(model, 1e6, torch.device("cpu")) is None
     assert estimate_mfu(nn.Linear(2, 2), 1e6, cuda) is None  # not a GPT: no FLOP formula
+
+
+@pytest.mark.parametrize("min_lr", [None, 0.0, 1e-4])
+def test_lr_at_equals_hugging_faces_schedules(min_lr):
+    # An independent reference: transformers' warmup schedules, as multipliers of the peak lr.
+    # They count steps from 0 (their first update uses the multiplier at 0, which is 0 during
+    # warmup); lr_at counts from 1, so no step has a learning rate of 0: at the same number
+    # the two agree.
+    optimization = pytest.importorskip("transformers.optimization")
+    config = TrainConfig(max_steps=300, learning_rate=1e-3, min_lr=min_lr, warmup_steps=25)
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=config.learning_rate)
+    if min_lr is None:
+        schedule = optimization.get_constant_schedule_with_warmup(optimizer, 25)
+    elif min_lr == 0:
+        schedule = optimization.get_cosine_schedule_with_warmup(optimizer, 25, 300)
+    else:
+        schedule = optimization.get_cosine_with_min_lr_schedule_with_warmup(
+            optimizer, 25, 300, min_lr=min_lr
+        )
+    multiplier = schedule.lr_lambdas[0]
+    for step in range(1, config.max_steps + 1):
+        assert lr_at(step, config) == pytest.approx(config.learning_rate * multiplier(step))
