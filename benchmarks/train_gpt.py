@@ -4,6 +4,7 @@
     python benchmarks/train_gpt.py --steps 300      # timing only (the loss is not comparable)
     python benchmarks/train_gpt.py --variants compiled --preset ship
     python benchmarks/train_gpt.py --repeats 3     # each variant 3 times, interleaved
+    python benchmarks/train_gpt.py --nanogpt ~/nanoGPT  # and nanoGPT's train.py, interleaved
 
 Each variant runs in a fresh Python process (so peak memory is its own) with 2 threads, on
 tiny-shakespeare's 90/10 split, and reports the median milliseconds per training iteration
@@ -12,7 +13,10 @@ the process's peak resident memory, and the validation loss at the last iteratio
 figures, measured on this kind of 2-core machine (see BASELINES.md), are printed alongside.
 This machine is a shared virtual machine whose speed drifts with its neighbours: with
 ``--repeats N`` the variants run N times each, interleaved, and the table shows the median run
-with the fastest and slowest medians beside it.
+with the fastest and slowest medians beside it. With ``--nanogpt`` (the folder of a clone of
+github.com/karpathy/nanoGPT), nanoGPT's own ``train.py`` runs too, on the same data and recipe,
+each of its runs right after the course's (``benchmarks/nanogpt.py``): a comparison made in
+one sitting, which the figures of BASELINES.md cannot give.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import argparse
 import json
 import subprocess
 import sys
+
+import nanogpt  # benchmarks/nanogpt.py, next to this script
 
 #: nanoGPT's train.py at the cpu recipe on this machine kind (BASELINES.md).
 NANOGPT = {
@@ -58,6 +64,16 @@ def run_variant(preset: str, steps: int, compile: bool, threads: int) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def row(name: str, results: list[dict]) -> str:
+    """A table row for the median run of ``results``, with the range of their medians."""
+    results = sorted(results, key=lambda r: r["ms"])
+    run = results[len(results) // 2]  # the median run (of two middles, the slower one)
+    spread = f" ({results[0]['ms']:.1f}-{results[-1]['ms']:.1f})" if len(results) > 1 else ""
+    params = f"{run['params']:,}" if run.get("params") else ""
+    return (f"| {name} | {run['ms']:.1f}{spread} | {run['tokens_per_s']:,.0f} | "
+            f"{run['peak_mb']:.0f} | {run['val_loss']:.3f} | {params} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="cpu", help="a preset of lmcourse.presets")
@@ -66,32 +82,39 @@ def main() -> None:
                         choices=["eager", "compiled"])  # fmt: skip
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2: this machine)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each variant")
+    parser.add_argument("--nanogpt", metavar="FOLDER", help="a nanoGPT clone: run it too")
     args = parser.parse_args()
     from lmcourse.presets import PRESETS
 
-    steps = args.steps or PRESETS[args.preset].train.max_steps
+    clone = nanogpt.check_clone(args.nanogpt) if args.nanogpt else None
+    preset = PRESETS[args.preset]
+    steps = args.steps or preset.train.max_steps
     print(f"preset {args.preset!r}, {steps} iterations, {args.threads} threads\n")
     runs = {variant: [] for variant in args.variants}
+    theirs = {variant: [] for variant in args.variants}
     for _ in range(args.repeats):
         for variant in args.variants:  # interleaved: a slow spell of the machine hits both
             ours = run_variant(args.preset, steps, variant == "compiled", args.threads)
             runs[variant].append(ours)
             print(json.dumps({"variant": variant, **ours}), flush=True)
+            if clone:
+                result = nanogpt.run(clone, preset, steps, variant == "compiled", args.threads,
+                                     corpus="tiny-shakespeare")  # fmt: skip
+                theirs[variant].append(result)
+                print(json.dumps({"variant": f"nanoGPT {variant}", **result}), flush=True)
     print()
     print("| run | median ms/iter | tokens/s | peak MB | val loss (nats) | params |")
     print("|---|---|---|---|---|---|")
     for variant, results in runs.items():
-        results = sorted(results, key=lambda r: r["ms"])
-        ours = results[len(results) // 2]  # the median run (of two middles, the slower one)
-        spread = f" ({results[0]['ms']:.1f}-{results[-1]['ms']:.1f})" if len(results) > 1 else ""
-        print(f"| lmcourse, {variant} | {ours['ms']:.1f}{spread} | {ours['tokens_per_s']:,.0f} | "
-              f"{ours['peak_mb']:.0f} | {ours['val_loss']:.3f} | {ours['params']:,} |")  # fmt: skip
+        print(row(f"lmcourse, {variant}", results))
+        if theirs[variant]:
+            print(row(f"nanoGPT, {variant}, this sitting", theirs[variant]))
         if args.preset == "cpu":
             ref = NANOGPT[variant]
             peak = f"{ref['peak_mb']}" if ref["peak_mb"] else "-"
             loss = f"{ref['val_loss']:.3f}" if ref["val_loss"] and steps == 2000 else "-"
-            print(f"| nanoGPT, {variant} | {ref['ms']:.1f} | {ref['tokens_per_s']:,} | {peak} | "
-                  f"{loss} | |")  # fmt: skip
+            print(f"| nanoGPT, {variant} (BASELINES.md) | {ref['ms']:.1f} | "
+                  f"{ref['tokens_per_s']:,} | {peak} | {loss} | |")  # fmt: skip
 
 
 if __name__ == "__main__":

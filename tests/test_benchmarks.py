@@ -3,11 +3,15 @@ not how fast anything is; the speed goals are measured by running them in full).
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -68,3 +72,141 @@ def test_notebook_benchmark_runs_one_notebook(script, args):
     out = run(script, *args)
     (row,) = table_rows(out, "00_")
     assert float(row[1]) > 0 and float(row[2]) > 0 and row[3] == "yes"
+
+
+# ------------------------------------------------- nanoGPT side by side (benchmarks/nanogpt.py)
+
+# A stand-in for a clone of nanoGPT: the same command line (``--key=value`` overrides of
+# train.py's globals, read by configurator.py from the working folder), the same data files
+# and the same log lines. Its "training" scores the validation text with the training text's
+# character frequencies, a number computed from the files it was given.
+FAKE_CONFIGURATOR = """
+import sys
+from ast import literal_eval
+for arg in sys.argv[1:]:
+    key, value = arg[2:].split("=", 1)
+    if key not in globals():
+        raise ValueError(f"Unknown config key: {key}")
+    try:
+        value = literal_eval(value)
+    except (SyntaxError, ValueError):
+        pass  # a string
+    assert type(value) is type(globals()[key]), (key, value)
+    globals()[key] = value
+"""
+
+FAKE_TRAIN = """
+import json, os, pickle
+import numpy as np
+from model import FOUND  # next to the real train.py, not in the folder it runs in
+
+out_dir = "out"; dataset = "openwebtext"; device = "cuda"; dtype = "bfloat16"; compile = True
+wandb_log = False; always_save_checkpoint = True; eval_interval = 2000; log_interval = 1
+eval_iters = 200; max_iters = 600000; lr_decay_iters = 600000; n_layer = 12; n_head = 12
+n_embd = 768; dropout = 0.0; bias = False; block_size = 1024; batch_size = 12
+gradient_accumulation_steps = 40; learning_rate = 6e-4; decay_lr = True; min_lr = 6e-5
+warmup_iters = 2000; weight_decay = 1e-1; beta1 = 0.9; beta2 = 0.95; grad_clip = 1.0
+keys = [k for k, v in globals().items() if type(v) in (int, float, bool, str) and k[0] != "_"]
+exec(open("configurator.py").read())
+folder = os.path.join("data", dataset)
+train = np.memmap(os.path.join(folder, "train.bin"), dtype=np.uint16, mode="r")
+val = np.memmap(os.path.join(folder, "val.bin"), dtype=np.uint16, mode="r")
+with open(os.path.join(folder, "meta.pkl"), "rb") as f:
+    meta = pickle.load(f)
+V = meta["vocab_size"]
+log_p = np.log((np.bincount(train, minlength=V) + 1) / (len(train) + V))  # add-one unigram
+val_loss = float(-log_p[val].mean())
+with open(os.environ["FAKE_NANOGPT_LOG"], "a") as f:
+    f.write(json.dumps({"config": {k: globals()[k] for k in keys}, "val_loss": round(val_loss, 4),
+                        "threads": os.environ.get("OMP_NUM_THREADS")}) + "\\n")
+for it in range(max_iters + 1):
+    if it % eval_interval == 0:
+        print(f"step {it}: train loss {-log_p[train].mean():.4f}, val loss {val_loss:.4f}")
+    ms = 1000.0 if it < 20 else 5000.0 if it == max_iters else 30.0 + it % 5
+    print(f"iter {it}: loss 2.5000, time {ms:.2f}ms, mfu -100.00%")
+"""
+
+
+def fake_nanogpt(folder: Path, configurator: str = FAKE_CONFIGURATOR) -> Path:
+    folder.mkdir()
+    (folder / "configurator.py").write_text(configurator)
+    (folder / "train.py").write_text(FAKE_TRAIN)
+    (folder / "model.py").write_text("FOUND = True\n")
+    return folder
+
+
+def run_with_nanogpt(clone: Path, log: Path, steps: str = "45") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "train_gpt.py"), "--preset", "ci", "--steps", steps,
+         "--variants", "eager", "--threads", "1", "--nanogpt", str(clone)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "FAKE_NANOGPT_LOG": str(log)},
+    )  # fmt: skip
+
+
+def test_nanogpt_data_is_what_its_prepare_script_writes(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import nanogpt
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    text = "First Citizen:\nBefore we proceed any further, hear me speak.\nAll: Speak, é!\n" * 40
+    corpus = tmp_path / "plays.txt"
+    corpus.write_text(text, encoding="utf-8")
+    from lmcourse.data import load_text
+
+    assert load_text(corpus) == text  # nothing to clean in this text
+    vocab_size = nanogpt.write_data(tmp_path / "data", str(corpus))
+    # nanoGPT's data/shakespeare_char/prepare.py, step by step: sorted characters, ids, 90/10
+    chars = sorted(set(text))
+    stoi = {c: i for i, c in enumerate(chars)}
+    ids = np.array([stoi[c] for c in text], dtype=np.uint16)
+    n = int(len(text) * 0.9)
+    assert (tmp_path / "data" / "train.bin").read_bytes() == ids[:n].tobytes()
+    assert (tmp_path / "data" / "val.bin").read_bytes() == ids[n:].tobytes()
+    with open(tmp_path / "data" / "meta.pkl", "rb") as f:
+        meta = pickle.load(f)
+    assert vocab_size == meta["vocab_size"] == len(chars)
+    assert meta["stoi"] == stoi and meta["itos"] == dict(enumerate(chars))
+
+
+def test_train_gpt_runs_nanogpt_with_the_same_recipe_and_data(tmp_path):
+    clone, log = fake_nanogpt(tmp_path / "nanoGPT"), tmp_path / "log.jsonl"
+    result = run_with_nanogpt(clone, log)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (ours,) = table_rows(result.stdout, "lmcourse, eager")
+    (theirs,) = table_rows(result.stdout, "nanoGPT, eager, this sitting")
+    (call,) = [json.loads(line) for line in log.read_text().splitlines()]
+    # iterations 20-44 take 30-34 ms (median 32); the first 20 and the last (an evaluation)
+    # are left out, as the course's own median leaves out its first 20
+    assert float(theirs[1]) == 32.0
+    assert float(theirs[2].replace(",", "")) == 8 * 32 / 0.032  # B·T tokens per step
+    assert float(theirs[4]) == round(call["val_loss"], 3)
+    assert float(theirs[3]) > 0 and float(ours[1]) > 0  # peak MB, its own process's
+    config = call["config"]
+    assert call["threads"] == "1" and not clone.joinpath("out").exists()  # nothing in the clone
+    assert config["device"] == "cpu" and config["dtype"] == "float32" and not config["compile"]
+    assert config["dataset"].startswith("lmcourse_")
+    assert (config["n_layer"], config["n_head"], config["n_embd"]) == (2, 2, 32)  # the ci preset
+    assert (config["batch_size"], config["block_size"], config["dropout"]) == (8, 32, 0.0)
+    assert (config["max_iters"], config["lr_decay_iters"], config["warmup_iters"]) == (45, 45, 5)
+    assert (config["learning_rate"], config["min_lr"], config["decay_lr"]) == (1e-3, 1e-4, True)
+    assert (config["weight_decay"], config["beta1"], config["beta2"]) == (0.1, 0.9, 0.99)
+    assert (config["grad_clip"], config["gradient_accumulation_steps"]) == (1.0, 1)
+    assert config["eval_iters"] == 2 and not config["bias"]
+
+
+def test_train_gpt_names_what_is_wrong_with_a_nanogpt_folder(tmp_path):
+    result = run_with_nanogpt(tmp_path / "nowhere", tmp_path / "log.jsonl")
+    assert result.returncode != 0 and "no such folder" in result.stderr
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "train.py").write_text("")
+    result = run_with_nanogpt(tmp_path / "half", tmp_path / "log.jsonl")
+    assert "not a nanoGPT clone, it has no model.py, configurator.py" in result.stderr
+    # a fork whose train.py takes other settings: its own error, not a traceback of ours
+    strict = "raise ValueError('Unknown config key: eval_iters')\n"
+    result = run_with_nanogpt(fake_nanogpt(tmp_path / "fork", strict), tmp_path / "log.jsonl")
+    assert result.returncode != 0
+    assert "nanoGPT's train.py failed" in result.stderr
+    assert "Unknown config key: eval_iters" in result.stderr
+    assert "Traceback" not in result.stderr.split("its output ended with")[0]
