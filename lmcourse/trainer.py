@@ -191,7 +191,7 @@ class Run:
                 getattr(history, name).append(value)
             self._log({"step": self.step, "loss": loss, "grad_norm": norm, "lr": lr, "ms": ms})
             speed = tokens * len(history.step_ms) / (sum(history.step_ms) / 1000)
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}")
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}", refresh=False)  # at its pace
             if self.step % config.eval_interval == 0 or self.step == config.max_steps:
                 self._evaluate()
             every = config.checkpoint_interval or config.eval_interval
