@@ -35,6 +35,19 @@ def test_installed_console_script_runs():
     assert "torch" in result.stdout and "corpus" in result.stdout
 
 
+def test_python_dash_m_lmcourse_runs_from_a_source_tree(tmp_path):
+    # Not installed, only on PYTHONPATH (a GPU machine without internet): no console script.
+    root = Path(lmcourse.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    result = subprocess.run([sys.executable, "-m", "lmcourse", "presets"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert all(name in result.stdout for name in PRESETS)
+    bad = subprocess.run([sys.executable, "-m", "lmcourse", "run", "99"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode != 0 and "no notebook numbered '99'" in bad.stderr
+
+
 def test_info_reports_versions_device_and_corpus(capsys):
     assert main(["info", "--corpus"]) == 0
     out = capsys.readouterr().out
