@@ -126,7 +126,8 @@ class History:
         lr: the learning rate of each step.
         step_ms: the wall-clock milliseconds of each training step (evaluation excluded).
         seconds: wall-clock time of the whole run, evaluation included.
-        tokens_per_second: training speed, tokens of all processes per second of training steps.
+        tokens_per_second: training speed, tokens of all processes per second, at the median
+            step (so the first step, which compiles a compiled model, does not count).
         mfu: model FLOPs utilisation on a GPU whose peak is known (``lmcourse.gpt.estimate_mfu``).
     """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import statistics
 import time
 import warnings
 from pathlib import Path
@@ -190,7 +191,8 @@ class Run:
                                 ("step_ms", ms)):  # fmt: skip
                 getattr(history, name).append(value)
             self._log({"step": self.step, "loss": loss, "grad_norm": norm, "lr": lr, "ms": ms})
-            speed = tokens * len(history.step_ms) / (sum(history.step_ms) / 1000)
+            recent = history.step_ms[-50:]  # the speed now, not since the start
+            speed = tokens * len(recent) / (sum(recent) / 1000)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}", refresh=False)  # at its pace
             if self.step % config.eval_interval == 0 or self.step == config.max_steps:
                 self._evaluate()
@@ -211,6 +213,6 @@ class Run:
         if history.step_ms:
             tokens = config.batch_size * config.block_size * config.grad_accum_steps
             tokens *= distributed.world_size()
-            seconds = sum(history.step_ms) / 1000
-            history.tokens_per_second = tokens * len(history.step_ms) / seconds
+            # at the median step: a first step that compiles, or a slow one, does not count
+            history.tokens_per_second = tokens / (statistics.median(history.step_ms) / 1000)
             history.mfu = estimate_mfu(self.model, history.tokens_per_second, self.device)

@@ -92,7 +92,11 @@ def test_history_records_every_step_and_each_evaluation():
     assert history.train_loss[-1] < history.train_loss[0]
     assert history.lr == [CONFIG.learning_rate] * 7
     assert all(norm > 0 for norm in history.grad_norm)
-    assert history.seconds > 0 and history.tokens_per_second > 0
+    assert history.seconds > 0
+    # tokens per second at the median step: B·T tokens / its seconds
+    median_ms = sorted(history.step_ms)[3]  # the middle one of 7
+    assert history.tokens_per_second == pytest.approx(CONFIG.batch_size * CONFIG.block_size
+                                                      / (median_ms / 1000))  # fmt: skip
 
 
 def test_mlp_learns_a_repetitive_text():
