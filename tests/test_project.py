@@ -1,5 +1,6 @@
 """The promises around the code: packaging, environments in sync, README and CI agree, lint."""
 
+import json
 import os
 import re
 import subprocess
@@ -127,3 +128,42 @@ def test_ruff_clean(command):
         [sys.executable, "-m", "ruff", *command, *paths], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def leaderboard_rows() -> list[list[str]]:
+    """The cells of the README's leaderboard rows (below its header and rule)."""
+    section = README.split("## Leaderboard", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def test_leaderboard_figures_are_in_the_outputs_of_the_notebooks_that_made_them():
+    # A figure in the README must come from a command anyone can rerun: each row's bits per
+    # character, size and training time are printed by the committed notebook the row names.
+    rows = leaderboard_rows()
+    assert len(rows) >= 10
+    checked = 0
+    for model, bits, params, time, produced_by in rows:
+        name = re.search(r"notebooks/(\d\d_\w+\.ipynb)", produced_by)
+        if not name:  # the shipped model: its figures are those of its metadata
+            assert "shakespeare-char" in produced_by, model
+            meta = json.loads((ROOT / "lmcourse/models/shakespeare-char.json").read_text())
+            assert bits == f"**{meta['val_bits_per_char']:.3f}**"  # bold: the best row
+            assert params == f"{meta['parameters']:,}"
+            assert meta["command"].split(" --out-dir")[0] in produced_by  # the same command
+            assert time == f"{meta['train_seconds'] / 60:.0f} min"
+            continue
+        outputs = " ".join(
+            "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            for cell in json.loads((ROOT / "notebooks" / name[1]).read_text())["cells"]
+            for out in cell.get("outputs", [])
+        )
+        assert bits in outputs, f"{model}: {bits} bits/char is not in {name[1]}'s outputs"
+        count = re.match(r"[\d,]+", params)[0]  # parameters, or counts for an n-gram table
+        if "," in count:  # (the unigram's 69 is V - 1, with V = 70 printed)
+            assert re.search(rf"(?<![\d,]){count}(?![\d,])", outputs), (model, params)
+        seconds = re.fullmatch(r"([\d.]+) s", time)
+        if seconds:
+            assert re.search(rf"\b{re.escape(seconds[1])} s\b", outputs), (model, time)
+        checked += 1
+    assert checked >= 9
