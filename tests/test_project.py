@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tomllib
@@ -167,3 +168,22 @@ def test_leaderboard_figures_are_in_the_outputs_of_the_notebooks_that_made_them(
             assert re.search(rf"\b{re.escape(seconds[1])} s\b", outputs), (model, time)
         checked += 1
     assert checked >= 9
+
+
+def test_readme_training_speed_is_the_median_of_the_runs_in_docs_results():
+    # The README's headline speed (median, number of runs, range) is computed from every run
+    # that docs/results.md lists, not picked.
+    results = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    table = results.split("| run | eager", 1)[1].split("| **median", 1)[0]
+    runs = {"eager": [], "compiled": []}
+    for line in table.splitlines()[2:]:  # below the header's rule
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        for variant, cell in zip(runs, cells[1:3], strict=True):
+            runs[variant] += [float(ms) for ms in re.findall(r"[\d.]+", cell)]
+    for variant, label in (("eager", "eager, its default"), ("compiled", "compiled")):
+        ms = sorted(runs[variant])
+        row = next(line for line in README.splitlines() if f"`cpu` preset ({label}" in line
+                   or (variant == "compiled" and "the same, compiled" in line))  # fmt: skip
+        expected = (f"{statistics.median(ms):.1f}, the median of {len(ms)} runs "
+                    f"({ms[0]:.1f}-{ms[-1]:.1f})")  # fmt: skip
+        assert expected in row, (variant, expected, row)
