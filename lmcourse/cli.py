@@ -75,8 +75,11 @@ _OVERRIDES = ("max_steps", "batch_size", "learning_rate", "eval_interval", "seed
 
 
 def _train(args: argparse.Namespace) -> int:
+    import signal
+
     from lmcourse import distributed
     from lmcourse.presets import train_gpt
+    from lmcourse.trainer import TrainingInterrupted
 
     overrides = {k: v for k, v in vars(args).items() if k in _OVERRIDES and v is not None}
     out_dir = Path(args.out_dir) if args.out_dir else Path("runs") / args.preset
@@ -93,6 +96,12 @@ def _train(args: argparse.Namespace) -> int:
                                       **overrides)  # fmt: skip
         except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
             _fail("train", str(error))
+        except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
+            again = " ".join(sys.argv[1:]) + ("" if args.resume else " --resume")
+            print(f"lmcourse train: {stop.signal_name}: stopped after step {stop.step} of "
+                  f"{stop.max_steps}, saved in {stop.checkpoint}. Continue with:\n"
+                  f"    lmcourse {again}", file=sys.stderr)  # fmt: skip
+            return 128 + signal.Signals[stop.signal_name]  # the shell's code for that signal
         if distributed.is_main_process():
             _report_training(history, out_dir)
     finally:

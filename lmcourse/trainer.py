@@ -4,13 +4,21 @@ A ``Run`` holds what changes while training: the model (compiled and wrapped in 
 the optimizer, the step reached, the history, the random generators, and the files it writes
 (``metrics.jsonl`` and the checkpoint ``ckpt.pt`` in ``out_dir``). Saving and resuming are two
 methods on it, so an interrupted run continues exactly where its last checkpoint left it.
+
+Ctrl-C (a notebook's "interrupt the kernel", the same signal) or SIGTERM (a cluster's time
+limit, ``kill``) in the middle of a step does not cut the step in two: the run finishes the
+step, saves a checkpoint, and raises ``TrainingInterrupted``; ``resume=True`` then continues as
+if nothing had happened. A second Ctrl-C stops at once. (One process only: under DDP every
+process would have to agree on the step, so there the signals keep their usual effect.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import statistics
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -25,7 +33,7 @@ from lmcourse.files import write_text_atomically
 from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
 from lmcourse.train import train_step as _train_step
 
-__all__ = ["PEAK_FLOPS", "Run", "estimate_mfu"]
+__all__ = ["PEAK_FLOPS", "Run", "TrainingInterrupted", "estimate_mfu"]
 
 #: Dense bfloat16 peak FLOP/s of common GPUs (their data sheets), for model FLOPs utilisation.
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
@@ -46,6 +54,47 @@ def estimate_mfu(model: nn.Module, tokens_per_second: float, device: torch.devic
     name = torch.cuda.get_device_name(device)
     peak = next((flops for gpu, flops in PEAK_FLOPS.items() if gpu in name), None)
     return None if peak is None else flops_per_token(config) * tokens_per_second / peak
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped at a signal after a whole step; ``checkpoint`` holds it (None: unsaved)."""
+
+    def __init__(self, step: int, max_steps: int, checkpoint: Path | None, signal_name: str):
+        self.step, self.max_steps, self.checkpoint = step, max_steps, checkpoint
+        self.signal_name = signal_name
+        saved = "no out_dir, so no checkpoint was saved"
+        if checkpoint:
+            saved = f"checkpoint saved: {checkpoint}; resume=True continues from it"
+        super().__init__(f"{signal_name}: stopped after step {step} of {max_steps}; {saved}.")
+
+
+class _StopAfterStep:
+    """While active, SIGINT and SIGTERM only set ``self.signal``; the loop stops at a step's end.
+
+    The first signal also puts the previous handlers back, so a second one acts at once.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.previous: dict = {}
+
+    def __enter__(self) -> _StopAfterStep:
+        if threading.current_thread() is threading.main_thread() and distributed.world_size() == 1:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame) -> None:
+        self.signal = signal.Signals(number).name
+        self._restore()
+
+    def _restore(self) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        self.previous = {}
+
+    def __exit__(self, *exc_info) -> None:
+        self._restore()
 
 
 class Run:
@@ -169,6 +218,10 @@ class Run:
         return distributed.average(loss), norm  # the global batch's loss
 
     def loop(self, progress: bool, tqdm) -> History:
+        with _StopAfterStep() as stop:
+            return self._loop(progress, tqdm, stop)
+
+    def _loop(self, progress: bool, tqdm, stop: _StopAfterStep) -> History:
         config, history = self.config, self.history
         was_training, start = self.model.training, time.perf_counter()
         if self.step == 0:
@@ -200,6 +253,14 @@ class Run:
             if self.step % every == 0 or self.step == config.max_steps:
                 self._finish(start)
                 self.save()
+            elif stop.signal:  # Ctrl-C or SIGTERM during this step: save it, then stop
+                self._finish(start)
+                self.save()
+            if stop.signal and self.step < config.max_steps:
+                bar.close()
+                self.model.train(was_training)
+                saved = self.ckpt_path if distributed.is_main_process() else None
+                raise TrainingInterrupted(self.step, config.max_steps, saved, stop.signal)
         self.model.train(was_training)
         self._finish(start)
         self._log({"event": "done", "seconds": history.seconds, "mfu": history.mfu,

@@ -2,6 +2,10 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -180,3 +184,99 @@ def test_a_fresh_run_replaces_the_metrics_of_an_older_one(tmp_path):
     _train(tmp_path, config=TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}))
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
+
+
+# --------------------------------------------------- Ctrl-C and SIGTERM: finish the step, save
+
+
+class Escaped(Exception):
+    """Raised by the test's own handler: a signal reached it instead of the training loop's."""
+
+
+@pytest.fixture
+def guarded_signals():
+    """SIGINT and SIGTERM raise ``Escaped`` (not a KeyboardInterrupt that would stop pytest)."""
+
+    def escaped(number, frame):
+        raise Escaped(signal.Signals(number).name)
+
+    previous = {n: signal.signal(n, escaped) for n in (signal.SIGINT, signal.SIGTERM)}
+    yield escaped
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def _signal_during_step(monkeypatch, step, number, times=1):
+    """Send ``number`` to this process ``times`` times in the middle of step ``step``."""
+    step_once = trainer.Run._step_once
+
+    def interrupted_step(run):
+        if run.step == step - 1:
+            for _ in range(times):
+                os.kill(os.getpid(), number)
+        return step_once(run)
+
+    monkeypatch.setattr(trainer.Run, "_step_once", interrupted_step)
+
+
+def test_ctrl_c_finishes_the_step_saves_it_and_resume_equals_the_uninterrupted_run(
+    tmp_path, monkeypatch, guarded_signals
+):
+    reference, reference_history = _train()
+    with monkeypatch.context() as patch:
+        _signal_during_step(patch, 5, signal.SIGINT)
+        with pytest.raises(trainer.TrainingInterrupted) as stop:
+            _train(tmp_path)
+    assert stop.value.step == 5 and stop.value.checkpoint == tmp_path / "ckpt.pt"
+    assert "SIGINT: stopped after step 5 of 8" in str(stop.value)
+    assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 5  # not a checkpoint step (3, 6)
+    assert signal.getsignal(signal.SIGINT) is guarded_signals  # the handlers are given back
+    assert signal.getsignal(signal.SIGTERM) is guarded_signals
+    resumed, history = _train(tmp_path, resume=True, model=_gpt(seed=99))
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert history.step_loss == reference_history.step_loss
+    assert history.steps == reference_history.steps == [0, 3, 6, 8]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 9))  # each step once
+
+
+def test_sigterm_without_out_dir_stops_after_the_step_and_says_nothing_was_saved(
+    monkeypatch, guarded_signals
+):
+    model = _gpt()
+    with monkeypatch.context() as patch:
+        _signal_during_step(patch, 2, signal.SIGTERM)
+        with pytest.raises(trainer.TrainingInterrupted, match="no out_dir") as stop:
+            _train(model=model)
+    assert stop.value.step == 2 and stop.value.checkpoint is None
+    assert model.training  # the model is left as the caller gave it
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path, monkeypatch, guarded_signals):
+    with monkeypatch.context() as patch:
+        _signal_during_step(patch, 5, signal.SIGINT, times=2)
+        with pytest.raises(Escaped):  # the second signal went to the previous handler
+            _train(tmp_path)
+    assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 3  # the last regular checkpoint
+
+
+def test_lmcourse_train_stopped_by_ctrl_c_says_how_to_continue(tmp_path):
+    out_dir, metrics = tmp_path / "run", tmp_path / "run" / "metrics.jsonl"
+    command = [sys.executable, "-m", "lmcourse", "train", "--preset", "ci", "--max-steps",
+               "100000", "--out-dir", str(out_dir), "--no-progress"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+        not metrics.exists() or metrics.read_text().count('"loss"') < 20
+    ):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    step = load_checkpoint(out_dir / "ckpt.pt")["step"]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert step >= 20 and [r["step"] for r in records if "loss" in r][-1] == step
+    assert f"SIGINT: stopped after step {step} of 100000, saved in {out_dir / 'ckpt.pt'}" in stderr
+    assert f"--out-dir {out_dir} --no-progress --resume" in stderr
+    assert "Traceback" not in stderr
