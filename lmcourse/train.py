@@ -283,6 +283,11 @@ def train(
         resume: continue from ``out_dir/ckpt.pt`` if it exists: the result equals that of an
             uninterrupted run, bit for bit on the CPU.
         tokenizer: saved in the checkpoint, so that ``lmcourse sample`` can decode.
+
+    Raises:
+        lmcourse.trainer.TrainingInterrupted: at Ctrl-C (a notebook's "interrupt the kernel") or
+            SIGTERM, once the step in progress has finished and been saved to ``out_dir``; call
+            again with ``resume=True`` to go on. A second Ctrl-C stops at once.
     """
     from lmcourse.trainer import Run  # the loop's state; imports train, so imported here
 
