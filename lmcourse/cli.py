@@ -141,34 +141,20 @@ def _check_sample_args(args: argparse.Namespace) -> None:
         _fail("sample", f"--top-p must be a number in (0, 1] (1: no filter), got {args.top_p}.")
 
 
-def _load_for_sampling(path: str, device: str | None):
-    """The model (on ``device``), the tokenizer and the device of the checkpoint at ``path``.
+def _load_for_sampling(source: str, device: str | None):
+    """The model (on ``device``), the tokenizer and the device: ``lmcourse.pretrained.load_model``.
 
-    ``path`` may also be a run's folder (its ``ckpt.pt`` is read), or name a model shipped in
-    the package (``shakespeare-char``) when no file of that name exists.
+    ``source`` is a checkpoint, a run's folder (its ``ckpt.pt``), or a shipped model's name.
     """
-    import lmcourse.checkpoint as ckpt
-    from lmcourse.pretrained import MODELS_DIR, available
+    from lmcourse.pretrained import load_model
     from lmcourse.utils import get_device
 
-    if not Path(path).exists() and path in available():
-        path = str(MODELS_DIR / f"{path}.pt")
-    elif Path(path).is_dir():  # `--checkpoint runs/cpu`: the folder lmcourse train wrote
-        path = str(Path(path) / "ckpt.pt")
     try:
         device = get_device(device)
-        entry = ckpt.load_checkpoint(path)
-        model, tokenizer = ckpt.model_from_checkpoint(entry), ckpt.tokenizer_from_checkpoint(entry)
-    except FileNotFoundError as error:
-        _fail("sample", f"{error} A shipped model's name works too: {', '.join(available())}.")
-    except ValueError as error:  # CheckpointError is a ValueError
+        model, tokenizer, _ = load_model(source, device)
+    except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
         _fail("sample", str(error))
-    except RuntimeError as error:  # load_state_dict: weights that do not fit the config
-        _fail("sample", f"'{path}' holds weights that do not fit its model config: {error}")
-    if tokenizer is None:
-        _fail("sample", f"'{path}' holds no tokenizer, so its token ids cannot become text "
-                        "(lmcourse train saves one, as does train(tokenizer=...)).")  # fmt: skip
-    return model.to(device), tokenizer, device
+    return model, tokenizer, device
 
 
 def _sample(args: argparse.Namespace) -> int:

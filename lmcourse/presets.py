@@ -115,5 +115,6 @@ def train_gpt(
     generator = torch.Generator().manual_seed(train_config.seed)
     model = GPT(preset.gpt_config(tokenizer.vocab_size), generator=generator)
     history = train(model, train_data, val_data, train_config, progress=progress,
-                    out_dir=out_dir, resume=resume, tokenizer=tokenizer)  # fmt: skip
+                    out_dir=out_dir, resume=resume, tokenizer=tokenizer,
+                    corpus=str(corpus))  # fmt: skip
     return model, tokenizer, history

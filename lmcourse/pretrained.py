@@ -3,6 +3,9 @@
     from lmcourse import load_pretrained
     model, tokenizer, info = load_pretrained("shakespeare-char")
 
+    from lmcourse.pretrained import load_model
+    model, tokenizer, info = load_model("runs/08_train_gpt/ckpt.pt")   # your own, or a name
+
 Each model is two files in ``lmcourse/models/``: ``NAME.pt`` (the weights and config, a
 weights-only checkpoint) and ``NAME.json`` (how it was made: the config, the sha256 of the
 training text, the validation loss, the one command that reproduces it). They are written by::
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 
 from lmcourse.checkpoint import (
+    CheckpointError,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -33,7 +38,8 @@ from lmcourse.files import write_text_atomically
 from lmcourse.lm import evaluate
 from lmcourse.tokenizers import CharTokenizer
 
-__all__ = ["MODELS_DIR", "Pretrained", "available", "export_pretrained", "load_pretrained"]
+__all__ = ["MODELS_DIR", "Pretrained", "available", "export_pretrained", "load_model",
+           "load_pretrained"]  # fmt: skip
 
 #: Where the shipped models live, inside the installed package.
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -65,6 +71,64 @@ def load_pretrained(name: str = "shakespeare-char", device: str | None = None) -
     info = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
     model = model_from_checkpoint(entry).to(device or "cpu").eval()
     return Pretrained(model, tokenizer_from_checkpoint(entry), info)
+
+
+def load_model(source: str | Path = "shakespeare-char", device: str | None = None) -> Pretrained:
+    """A shipped model by name, or the model of a training checkpoint: model, tokenizer, info.
+
+    Args:
+        source: a name of ``available()``; or the path of a checkpoint written by training
+            (``lmcourse train``, ``train(out_dir=...)``, notebook 08), or the run's folder that
+            holds it as ``ckpt.pt``.
+        device: where to put the model (default: the CPU).
+
+    For a checkpoint, ``info`` has the keys of a shipped model's where the checkpoint knows
+    them: ``val_loss_nats`` is the run's last estimate (on ``eval_batches`` batches, not every
+    character), ``corpus`` is None for a checkpoint that did not record it, and ``command``
+    is None.
+
+    Raises:
+        FileNotFoundError: no such file (the message lists the shipped names).
+        CheckpointError: not a checkpoint, a damaged one, weights that do not fit its config, or
+            no tokenizer to turn token ids into text.
+    """
+    if source in available() and not Path(source).exists():
+        return load_pretrained(str(source), device)
+    path = Path(source)
+    path = path / "ckpt.pt" if path.is_dir() else path
+    try:
+        entry = load_checkpoint(path)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error} A shipped model's name works too: "
+                                f"{', '.join(available())}.") from None  # fmt: skip
+    try:
+        model = model_from_checkpoint(entry)
+    except RuntimeError as error:  # load_state_dict: the weights do not fit the config
+        raise CheckpointError(f"'{path}' holds weights that do not fit its model config: "
+                              f"{error}") from None  # fmt: skip
+    tokenizer = tokenizer_from_checkpoint(entry)
+    if tokenizer is None:
+        raise CheckpointError(
+            f"'{path}' holds no tokenizer, so its token ids cannot become text "
+            "(lmcourse train saves one, as does train(tokenizer=...))."
+        )
+    history = entry.get("history") or {}
+    val_loss = history["val_loss"][-1] if history.get("val_loss") else None
+    info = {
+        "name": str(path),
+        "model_class": entry["model_class"],
+        "model_config": entry["model_config"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "corpus": entry.get("corpus"),
+        "val_loss_nats": val_loss,
+        "val_bits_per_char": None if val_loss is None else val_loss / math.log(2),
+        "eval": "the run's last estimate",
+        "steps": entry.get("step"),
+        "train_seconds": history.get("seconds", 0.0),
+        "train_config": entry.get("train_config"),
+        "command": None,
+    }
+    return Pretrained(model.to(device or "cpu").eval(), tokenizer, info)
 
 
 def _sha256(text: str) -> str:

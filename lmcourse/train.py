@@ -261,6 +261,7 @@ def train(
     out_dir: str | Path | None = None,
     resume: bool = False,
     tokenizer=None,
+    corpus: str | None = None,
 ) -> History:
     """Train ``model`` in place with AdamW on random windows of ``train_data``.
 
@@ -283,6 +284,8 @@ def train(
         resume: continue from ``out_dir/ckpt.pt`` if it exists: the result equals that of an
             uninterrupted run, bit for bit on the CPU.
         tokenizer: saved in the checkpoint, so that ``lmcourse sample`` can decode.
+        corpus: the name or path of the training text, saved in the checkpoint for whoever
+            loads it (``lmcourse.pretrained.load_model`` reports it).
 
     Raises:
         lmcourse.trainer.TrainingInterrupted: at Ctrl-C (a notebook's "interrupt the kernel") or
@@ -300,7 +303,8 @@ def train(
         generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)  # for dropout, which takes no generator
-        run = Run(model, train_data, val_data, config, generator, device, out_dir, tokenizer)
+        run = Run(model, train_data, val_data, config, generator, device, out_dir, tokenizer,
+                  corpus)  # fmt: skip
         if resume:
             run.resume()
         return run.loop(progress, tqdm)

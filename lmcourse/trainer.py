@@ -101,10 +101,10 @@ class Run:
     """One training run: ``Run(...).loop(...)`` trains; ``resume()`` first continues a saved one."""
 
     def __init__(self, model, train_data, val_data, config: TrainConfig, generator, device,
-                 out_dir=None, tokenizer=None) -> None:  # fmt: skip
+                 out_dir=None, tokenizer=None, corpus=None) -> None:  # fmt: skip
         self.model, self.config, self.device = model, config, device
         self.train_data, self.val_data, self.generator = train_data, val_data, generator
-        self.tokenizer = tokenizer
+        self.tokenizer, self.corpus = tokenizer, corpus
         self.optimizer = configure_optimizer(model, config)
         self.history, self.step, self.seconds_before = History(), 0, 0.0
         self.net = distributed.wrap(self._compiled(model))
@@ -134,7 +134,8 @@ class Run:
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         save_checkpoint(self.ckpt_path, self.model, optimizer=self.optimizer.state_dict(),
                         step=self.step, rng=rng, train_config=self.config,
-                        history=self.history, tokenizer=self.tokenizer)  # fmt: skip
+                        history=self.history, tokenizer=self.tokenizer,
+                        corpus=self.corpus)  # fmt: skip
 
     def resume(self) -> None:
         """Continue from ``out_dir/ckpt.pt`` if there is one: weights, optimizer, step, RNGs."""

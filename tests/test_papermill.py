@@ -56,3 +56,29 @@ def test_a_missing_file_stops_the_run_with_a_clear_message(tmp_path):
         assert "nowhere.txt" in err.evalue
     else:
         raise AssertionError("the notebook ran on a file that does not exist")
+
+
+def test_sampling_and_inside_notebooks_run_on_the_learners_own_checkpoint(tmp_path):
+    # "your own model": notebook 08's kind of checkpoint in notebooks 09 and 10, widgets and all
+    from lmcourse.presets import train_gpt
+
+    run = tmp_path / "run"
+    model, _, _ = train_gpt("ci", out_dir=run, progress=False, device="cpu")
+    params = f"{sum(p.numel() for p in model.parameters()):,}"
+    for notebook, source in (("09_sampling", run / "ckpt.pt"), ("10_inside_gpt", run)):
+        out = tmp_path / f"{notebook}.ipynb"
+        papermill.execute_notebook(
+            NOTEBOOKS / f"{notebook}.ipynb",
+            out,
+            parameters={"checkpoint": str(source)},
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+            execution_timeout=600,
+        )
+        text = stream_text(out)
+        if notebook == "09_sampling":
+            assert f"{run / 'ckpt.pt'}: a GPT with {params} parameters" in text
+            assert "(the run's last estimate)" in text and "trained for 30 steps" in text
+        else:  # the ci model's context is 32 characters, shorter than the passage
+            assert "the passage is cut to the model's context, its first 32 characters" in text

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 import lmcourse
+from lmcourse.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from lmcourse.data import load_text, train_val_split
 from lmcourse.gpt import GPT
 from lmcourse.lm import evaluate
-from lmcourse.pretrained import MODELS_DIR, available, load_pretrained
+from lmcourse.presets import PRESETS, train_gpt
+from lmcourse.pretrained import MODELS_DIR, available, load_model, load_pretrained
 from lmcourse.sampling import generate
 
 
@@ -55,3 +57,54 @@ def test_it_writes_shakespeare(shipped):
 def test_an_unknown_name_lists_the_shipped_ones():
     with pytest.raises(ValueError, match="shakespeare-char"):
         load_pretrained("gpt-5")
+
+
+# ------------------------------------------------- load_model: a shipped name or your checkpoint
+
+
+@pytest.fixture(scope="module")
+def own_run(tmp_path_factory):
+    """A short run of the ci preset, as notebook 08 or `lmcourse train` writes it."""
+    out_dir = tmp_path_factory.mktemp("run")
+    model, tokenizer, history = train_gpt("ci", out_dir=out_dir, progress=False, device="cpu")
+    return out_dir, model, tokenizer, history
+
+
+def test_load_model_by_name_is_the_shipped_model(shipped):
+    model, tokenizer, info = load_model("shakespeare-char")
+    assert info == shipped.info and tokenizer.chars == shipped.tokenizer.chars
+    for a, b in zip(model.state_dict().values(), shipped.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("as_file", [True, False])
+def test_load_model_reads_a_learners_checkpoint_or_its_folder(own_run, as_file):
+    out_dir, trained, tokenizer, history = own_run
+    source = out_dir / "ckpt.pt" if as_file else out_dir
+    model, loaded_tokenizer, info = load_model(str(source))
+    assert isinstance(model, GPT) and not model.training
+    assert loaded_tokenizer.chars == tokenizer.chars
+    for a, b in zip(model.state_dict().values(), trained.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert info["name"] == str(out_dir / "ckpt.pt") and info["model_class"] == "GPT"
+    assert info["parameters"] == sum(p.numel() for p in trained.parameters())
+    assert info["steps"] == PRESETS["ci"].train.max_steps
+    assert info["corpus"] == "tiny-shakespeare"  # train_gpt records the text it trained on
+    assert info["val_loss_nats"] == history.val_loss[-1]
+    assert info["val_bits_per_char"] == pytest.approx(history.val_loss[-1] / math.log(2))
+    assert info["command"] is None
+
+
+def test_load_model_names_what_is_wrong(tmp_path, own_run):
+    with pytest.raises(FileNotFoundError, match="A shipped model's name works too: shakespeare"):
+        load_model(str(tmp_path / "nowhere.pt"))
+    model = own_run[1]
+    save_checkpoint(tmp_path / "no-tokenizer.pt", model)  # train() without tokenizer=...
+    with pytest.raises(CheckpointError, match="holds no tokenizer"):
+        load_model(str(tmp_path / "no-tokenizer.pt"))
+    entry = load_checkpoint(own_run[0] / "ckpt.pt")
+    entry["model_config"]["n_embd"] = 16  # weights of 32 channels, a config of 16
+    entry["model_config"]["n_head"] = 1
+    torch.save(entry, tmp_path / "misfit.pt")
+    with pytest.raises(CheckpointError, match="do not fit its model config"):
+        load_model(str(tmp_path / "misfit.pt"))
