@@ -187,3 +187,21 @@ def test_readme_training_speed_is_the_median_of_the_runs_in_docs_results():
         expected = (f"{statistics.median(ms):.1f}, the median of {len(ms)} runs "
                     f"({ms[0]:.1f}-{ms[-1]:.1f})")  # fmt: skip
         assert expected in row, (variant, expected, row)
+
+
+def test_readme_kv_cache_speed_ups_are_the_medians_of_the_runs_in_docs_results():
+    results = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    table = results.split("| run | 256 new tokens", 1)[1].split("\n\n", 1)[0]
+    columns = [[], [], []]  # 256 new tokens, 1024 new tokens, one token at context 128
+    for line in table.splitlines()[2:]:  # below the header's rule
+        cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
+        for column, cell in zip(columns, cells, strict=True):
+            if cell:  # the first number: the run's speed-up (its lowest pair is in brackets)
+                column.append(float(re.match(r"([\d.]+)x", cell)[1]))
+
+    def summary(values):
+        values = sorted(values)
+        return f"{statistics.median(values):.1f}x ({values[0]:.1f}-{values[-1]:.1f})"
+
+    assert f"| {summary(columns[0])} / {summary(columns[1])} |" in README
+    assert f"| KV cache: one token at the full context of 128 | {summary(columns[2])} |" in README
