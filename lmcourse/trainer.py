@@ -27,7 +27,13 @@ import torch
 from torch import nn
 
 from lmcourse import distributed
-from lmcourse.checkpoint import check_compatible, load_checkpoint, save_checkpoint, unwrap
+from lmcourse.checkpoint import (
+    CheckpointError,
+    check_compatible,
+    load_checkpoint,
+    save_checkpoint,
+    unwrap,
+)
 from lmcourse.data import get_batch
 from lmcourse.files import write_text_atomically
 from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
@@ -142,6 +148,10 @@ class Run:
         if self.ckpt_path is None or not self.ckpt_path.exists():
             return
         entry = load_checkpoint(self.ckpt_path, map_location=self.device)
+        if None not in (entry.get("corpus"), self.corpus) and entry["corpus"] != self.corpus:
+            raise CheckpointError(f"{self.ckpt_path} was trained on {entry['corpus']!r}, this run "
+                                  f"on {self.corpus!r}: resume with the same text, or choose "
+                                  "another out_dir to start a new run.")  # fmt: skip
         check_compatible(entry, self.model)
         self.model.load_state_dict(entry["model"])
         self.optimizer.load_state_dict(entry["optimizer"])

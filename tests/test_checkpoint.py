@@ -280,3 +280,18 @@ def test_lmcourse_train_stopped_by_ctrl_c_says_how_to_continue(tmp_path):
     assert f"SIGINT: stopped after step {step} of 100000, saved in {out_dir / 'ckpt.pt'}" in stderr
     assert f"--out-dir {out_dir} --no-progress --resume" in stderr
     assert "Traceback" not in stderr
+
+
+def test_resuming_on_another_corpus_names_both(tmp_path):
+    model = _gpt()
+    train(model, TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, tokenizer=TOKENIZER,
+          corpus="hamlet.txt")  # fmt: skip
+    with pytest.raises(CheckpointError, match="trained on 'hamlet.txt', this run on 'lear.txt'"):
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
+              tokenizer=TOKENIZER, corpus="lear.txt")  # fmt: skip
+    assert load_checkpoint(tmp_path / "ckpt.pt")["corpus"] == "hamlet.txt"  # left as it was
+    resumed = _gpt(seed=5)  # the same text, or a caller that does not say (None), resumes
+    train(resumed, TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
+          tokenizer=TOKENIZER)  # fmt: skip
+    for a, b in zip(model.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # the run was complete: resuming loads its last weights
