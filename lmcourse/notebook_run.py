@@ -116,21 +116,74 @@ def _default_preset(declared: dict) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace) -> int:
-    """Run ``notebook`` into ``output`` with papermill; 1 with a short message if it fails."""
+class _InterruptKernel:
+    """While active, Ctrl-C interrupts the kernel, as a notebook's stop button does.
+
+    The kernel runs in a process group of its own, so a terminal's Ctrl-C reaches only this
+    process; passing it on lets the cell in progress stop its own way (a training loop saves
+    the step it is in). A second Ctrl-C stops this process at once.
+    """
+
+    def __init__(self, kernel_manager) -> None:
+        self.kernel_manager, self.previous, self.interrupted = kernel_manager, None, False
+
+    def __enter__(self) -> _InterruptKernel:
+        import signal
+        import threading
+
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, number, frame) -> None:
+        import os
+        import signal
+
+        signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C: KeyboardInterrupt here
+        self.interrupted = True
+        process = getattr(getattr(self.kernel_manager, "provisioner", None), "process", None)
+        print("\nlmcourse run: interrupting the notebook (Ctrl-C again stops at once)",
+              file=sys.stderr)  # fmt: skip
+        if process is not None:
+            os.kill(process.pid, signal.SIGINT)
+
+    def __exit__(self, *exc_info) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace,
+             resumable: bool = False) -> int:  # fmt: skip
+    """Run ``notebook`` into ``output`` with papermill; 1 with a short message if it fails.
+
+    Ctrl-C interrupts the notebook's kernel (a training run saves its step) and returns 130.
+    """
     import os
 
     import papermill
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import DeadKernelError
 
     saved = os.environ.pop("LMCOURSE_PRESET", None)  # the kernel must not override --preset
+    kernel_manager, status = AsyncKernelManager(kernel_name="python3"), 1
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=params,
-                                   kernel_name="python3", cwd=str(notebook.parent),
-                                   progress_bar=not args.no_progress,
-                                   execution_timeout=args.timeout)  # fmt: skip
+        with _InterruptKernel(kernel_manager) as ctrl_c:
+            papermill.execute_notebook(str(notebook), str(output), parameters=params,
+                                       kernel_name="python3", cwd=str(notebook.parent),
+                                       progress_bar=not args.no_progress, km=kernel_manager,
+                                       execution_timeout=args.timeout)  # fmt: skip
     except papermill.PapermillExecutionError as error:
         problem = f"failed in cell In [{error.exec_count}]: {error.ename}: {error.evalue}"
+        if ctrl_c.interrupted:
+            problem, status = f"was interrupted: {error.evalue}", 130
+            if error.ename == "TrainingInterrupted" and resumable:  # a `resume` parameter
+                again = " ".join(sys.argv[1:]) + ("" if params.get("resume") else " -p resume true")
+                problem += f" Continue with: lmcourse {again}"
+    except KeyboardInterrupt:
+        problem, status = "was stopped (Ctrl-C)", 130
     except TimeoutError:
         problem = f"a cell ran longer than --timeout {args.timeout:g} seconds"
     except DeadKernelError:
@@ -142,7 +195,7 @@ def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespac
             os.environ["LMCOURSE_PRESET"] = saved
     print(f"lmcourse run: {notebook.name} {problem}; the executed notebook, up to there, is "
           f"{output}", file=sys.stderr)  # fmt: skip
-    return 1
+    return status
 
 
 def run_notebook(args: argparse.Namespace) -> int:
@@ -159,7 +212,7 @@ def run_notebook(args: argparse.Namespace) -> int:
         params["out_dir"] = str(folder.resolve())  # the checkpoint next to the notebook
     folder.mkdir(parents=True, exist_ok=True)
     output = folder.resolve() / notebook.name
-    status = _execute(notebook, output, params, args)
+    status = _execute(notebook, output, params, args, resumable="resume" in declared)
     if status == 0:
         print(f"executed notebook: {output}")
     return status

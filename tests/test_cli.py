@@ -4,8 +4,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -14,6 +16,7 @@ import pytest
 
 import lmcourse
 from lmcourse import notebook_run
+from lmcourse.checkpoint import load_checkpoint
 from lmcourse.cli import build_parser, main
 from lmcourse.presets import PRESETS
 
@@ -224,3 +227,32 @@ def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capsys):
     assert os.environ["LMCOURSE_PRESET"] == "ci"
     injected = nbformat.read(executed, as_version=4).cells[1]
     assert "injected-parameters" in injected.metadata.tags
+
+
+def test_ctrl_c_during_lmcourse_run_interrupts_the_kernel_and_the_training_saves_its_step(
+    tmp_path,
+):
+    # A terminal's Ctrl-C goes to `lmcourse run`'s process group; the kernel has its own.
+    out_dir = tmp_path / "run"
+    metrics = out_dir / "metrics.jsonl"
+    command = [sys.executable, "-m", "lmcourse", "run", "08", "--preset", "ci", "-p",
+               "max_iters", "100000", "--out-dir", str(out_dir), "--no-progress"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (
+        not metrics.exists() or metrics.read_text().count('"loss"') < 20
+    ):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130, stderr[-3000:]
+    step = load_checkpoint(out_dir / "ckpt.pt")["step"]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert step >= 20 and [r["step"] for r in records if "loss" in r][-1] == step
+    assert f"was interrupted: SIGINT: stopped after step {step} of 100000" in stderr
+    assert (
+        f"Continue with: lmcourse run 08 --preset ci -p max_iters 100000 --out-dir {out_dir}"
+        in stderr
+    )
+    assert "--no-progress -p resume true" in stderr and "Traceback" not in stderr
