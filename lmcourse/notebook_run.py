@@ -2,7 +2,9 @@
 
 The notebook's ``parameters`` cell declares its knobs (``papermill --help-notebook``); ``-p KEY
 VALUE``, ``--preset`` and ``--device`` are checked against them (an unknown name, a value of the
-wrong type, a preset the notebook does not know) before a kernel starts. The executed notebook,
+wrong type, a preset the notebook does not know) before a kernel starts. A value that names a
+file or folder from where the command runs (``-p corpus my.txt``, ``-p checkpoint runs/x``)
+becomes its absolute path, since the kernel runs in ``notebooks/``. The executed notebook,
 and the checkpoint of a training notebook (its ``out_dir``), go to ``runs/NN-PRESET-TIME/``.
 """
 
@@ -78,6 +80,9 @@ def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dic
             params[name] = _parse_value(name, raw, declared[name])
         except ValueError as error:
             _fail("run", f"{label}: {error}")
+        path = Path(params[name]) if isinstance(params[name], str) else None
+        if path is not None and not path.is_absolute() and path.exists():
+            params[name] = str(path.resolve())  # the kernel runs in notebooks/, not here
     for name in ("preset", "device"):
         value = getattr(args, name)
         if value is None:

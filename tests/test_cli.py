@@ -256,3 +256,19 @@ def test_ctrl_c_during_lmcourse_run_interrupts_the_kernel_and_the_training_saves
         in stderr
     )
     assert "--no-progress -p resume true" in stderr and "Traceback" not in stderr
+
+
+def test_run_makes_paths_from_the_users_folder_absolute(fake_papermill, tmp_path, monkeypatch):
+    # The kernel runs in notebooks/: `-p corpus my.txt` means the file next to the user.
+    (tmp_path / "my.txt").write_text("some text of mine\n" * 50, encoding="utf-8")
+    (tmp_path / "runs" / "08").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "01", "-p", "corpus", "my.txt", "--out-dir", "out", "--no-progress"]) == 0
+    assert (
+        main(["run", "09", "-p", "checkpoint", "runs/08", "--out-dir", "out", "--no-progress"]) == 0
+    )
+    assert main(["run", "01", "-p", "corpus", "shakespeare", "--out-dir", "out"]) == 0
+    first, second, third = (call["parameters"] for call in fake_papermill)
+    assert first["corpus"] == str(tmp_path / "my.txt")
+    assert second["checkpoint"] == str(tmp_path / "runs" / "08")
+    assert third["corpus"] == "shakespeare"  # a corpus name, no file of that name: kept
