@@ -261,17 +261,14 @@ class Run:
             if self.step % config.eval_interval == 0 or self.step == config.max_steps:
                 self._evaluate()
             every = config.checkpoint_interval or config.eval_interval
-            if self.step % every == 0 or self.step == config.max_steps:
-                self._finish(start)
-                self.save()
-            elif stop.signal:  # Ctrl-C or SIGTERM during this step: save it, then stop
+            # (stop.signal: Ctrl-C or SIGTERM came during this step: save it, then stop)
+            if self.step % every == 0 or self.step == config.max_steps or stop.signal:
                 self._finish(start)
                 self.save()
             if stop.signal and self.step < config.max_steps:
                 bar.close()
                 self.model.train(was_training)
-                saved = self.ckpt_path if distributed.is_main_process() else None
-                raise TrainingInterrupted(self.step, config.max_steps, saved, stop.signal)
+                raise TrainingInterrupted(self.step, config.max_steps, self.ckpt_path, stop.signal)
         self.model.train(was_training)
         self._finish(start)
         self._log({"event": "done", "seconds": history.seconds, "mfu": history.mfu,
