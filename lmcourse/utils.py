@@ -8,6 +8,7 @@ import os
 import platform
 import random
 import re
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ __all__ = [
     "get_device",
     "is_int",
     "is_real",
+    "resolve_preset",
     "seed_everything",
     "show_source",
 ]
@@ -34,6 +36,31 @@ def is_int(value: object) -> bool:
 def is_real(value: object) -> bool:
     """True for a Python or NumPy integer or float, False for a bool; used to validate configs."""
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+
+
+def resolve_preset(preset: str, choices: Iterable[str]) -> str:
+    """The preset a training notebook runs: ``preset``, unless ``LMCOURSE_PRESET`` names another.
+
+    The test suite sets ``LMCOURSE_PRESET=ci`` so that every notebook trains for seconds,
+    whatever its parameters cell says. Either name must be one of ``choices`` (a notebook's
+    table of presets, or ``lmcourse.presets.PRESETS``).
+
+    Example::
+
+        >>> resolve_preset("cpu", {"ci": 30, "cpu": 2000})  # with LMCOURSE_PRESET unset
+        'cpu'
+    """
+    choices = list(choices)
+    known = ", ".join(repr(name) for name in choices)
+    if not isinstance(preset, str) or preset not in choices:
+        raise ValueError(f"preset must be one of {known}; got {preset!r}.")
+    override = os.environ.get("LMCOURSE_PRESET")
+    if override is None:
+        return preset
+    if override not in choices:
+        raise ValueError(f"the environment variable LMCOURSE_PRESET must be one of {known}; "
+                         f"got {override!r}.")  # fmt: skip
+    return override
 
 
 def seed_everything(seed: int) -> torch.Generator:

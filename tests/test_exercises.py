@@ -460,6 +460,29 @@ def test_describe_shows_the_task_and_the_first_case():
     assert "check('01.vocabulary', vocabulary)" in text
 
 
+def test_describe_names_multi_line_arguments_and_shows_annotations_of_lazy_imports():
+    # recurrence.py imports torch for type checkers only: its annotations are strings that
+    # cannot be evaluated, and the signature shows them as written, not as "rnn_step(...)"
+    text = describe("04.rnn_step")
+    tensor = "torch.Tensor"
+    assert text.startswith(
+        f"04.rnn_step: write rnn_step(x: {tensor}, h: {tensor}, weight_ih: {tensor}, "
+        f"weight_hh: {tensor}) -> {tensor}\n"
+    )
+    example = text.split("Example:\n")[1].split("\n\n")[0].splitlines()
+    # each tensor is named on its own lines, continuation rows under its first row
+    assert example[0].startswith("    x = tensor([[")
+    starts = [line.split(" = ")[0].strip() for line in example if " = tensor(" in line]
+    assert starts == ["x", "h", "weight_ih", "weight_hh"]
+    # the second and third rows of each (3, ·) weight, under its first row's "["
+    first = next(line for line in example if line.startswith("    weight_ih = "))
+    column = first.index("[[") + 1
+    weight_rows = [line for line in example if line.startswith(" " * column + "[")]
+    assert len(weight_rows) == 4
+    assert "    >>> rnn_step(x, h, weight_ih, weight_hh)" in example
+    assert example[-1].startswith("    tensor([[")
+
+
 # --------------------------------------------------------------------------- registry
 
 

@@ -12,6 +12,7 @@ from lmcourse.utils import (
     count_params,
     environment_report,
     get_device,
+    resolve_preset,
     seed_everything,
     show_source,
 )
@@ -113,3 +114,24 @@ def test_is_int_and_is_real_refuse_bools_and_accept_numpy():
     assert is_int(3) and is_int(np.int64(3)) and not is_int(True) and not is_int(3.0)
     assert is_real(0.5) and is_real(np.float32(0.5)) and is_real(2) and not is_real(False)
     assert not is_real("1") and not is_int(None)
+
+
+def test_resolve_preset_takes_the_environment_override(monkeypatch):
+    monkeypatch.delenv("LMCOURSE_PRESET", raising=False)
+    assert resolve_preset("cpu", {"ci": 1, "cpu": 2}) == "cpu"
+    monkeypatch.setenv("LMCOURSE_PRESET", "ci")
+    assert resolve_preset("cpu", {"ci": 1, "cpu": 2}) == "ci"
+    assert resolve_preset("cpu", ["ci", "cpu", "gpu"]) == "ci"  # any iterable of names
+
+
+@pytest.mark.parametrize("bad", ["CPU", "gpu", "", None, 3])
+def test_resolve_preset_names_the_choices_for_an_unknown_preset(monkeypatch, bad):
+    monkeypatch.delenv("LMCOURSE_PRESET", raising=False)
+    with pytest.raises(ValueError, match=r"preset must be one of 'ci', 'cpu'; got"):
+        resolve_preset(bad, {"ci": 1, "cpu": 2})
+
+
+def test_resolve_preset_names_a_bad_environment_variable(monkeypatch):
+    monkeypatch.setenv("LMCOURSE_PRESET", "fast")
+    with pytest.raises(ValueError, match=r"LMCOURSE_PRESET must be one of 'ci', 'cpu'; got 'fast'"):
+        resolve_preset("cpu", {"ci": 1, "cpu": 2})

@@ -107,9 +107,23 @@ class Exercise:
             return self.signature
         try:
             parameters = inspect.signature(self.solution, eval_str=True)
-        except (TypeError, ValueError, NameError):
+        except NameError:  # an annotation names a module imported for type checkers only
+            parameters = _unquoted(inspect.signature(self.solution))
+        except (TypeError, ValueError):
             return f"{self.solution.__name__}(...)"
         return f"{self.solution.__name__}{parameters}"
+
+
+def _unquoted(signature: inspect.Signature) -> inspect.Signature:
+    """``signature`` with its string annotations shown as written: ``x: torch.Tensor``."""
+
+    def shown(annotation: Any) -> Any:
+        return Text(annotation) if isinstance(annotation, str) else annotation
+
+    parameters = [p.replace(annotation=shown(p.annotation)) for p in signature.parameters.values()]
+    return signature.replace(
+        parameters=parameters, return_annotation=shown(signature.return_annotation)
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -291,13 +305,41 @@ def describe(name: str) -> Text:
     args = exercise.case_list()[0]
     expected = exercise.solution(*copy.deepcopy(args))
     function = exercise.solution.__name__
-    call = f"{function}({', '.join(repr(arg) for arg in args)})"
     prompt = " ".join(exercise.prompt.split())  # one paragraph; the notebook wraps long lines
     return Text(
         f"{name}: write {exercise.call_signature()}\n\n{prompt}\n\n"
-        f"Example:\n    >>> {call}\n    {expected!r}\n\n"
+        f"Example:\n{_example(exercise.solution, args, expected)}\n\n"
         f"Check it with: check({name!r}, {function})"
     )
+
+
+def _example(solution: Callable[..., Any], args: tuple[Any, ...], expected: Any) -> str:
+    """The example call, indented; arguments whose repr spans lines are named first::
+
+    x = tensor([[1., 2.],
+                [3., 4.]])
+    >>> double(x)
+    tensor(...)
+    """
+    reprs = [repr(arg) for arg in args]
+    names = _parameter_names(solution, len(args))
+    lines = []
+    if names and any("\n" in text for text in reprs):
+        for i, (name, text) in enumerate(zip(names, reprs)):
+            lines.append(f"{name} = " + text.replace("\n", "\n" + " " * (len(name) + 3)))
+            reprs[i] = name
+    lines.append(f">>> {solution.__name__}({', '.join(reprs)})")
+    lines.append(repr(expected))
+    return "\n".join("    " + line.replace("\n", "\n    ") for line in lines)
+
+
+def _parameter_names(solution: Callable[..., Any], count: int) -> list[str] | None:
+    """The names of the first ``count`` parameters of ``solution``, or None if unknown."""
+    try:
+        names = list(inspect.signature(solution).parameters)
+    except (TypeError, ValueError):
+        return None
+    return names[:count] if len(names) >= count else None
 
 
 def show_solution(name: str) -> Text:
