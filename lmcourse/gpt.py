@@ -336,14 +336,19 @@ class GPT(nn.Module):
         return model
 
     @classmethod
-    def from_pretrained(cls, name: str = "gpt2") -> GPT:
+    def from_pretrained(cls, name: str = "gpt2", download: bool = True) -> GPT:
         """OpenAI's GPT-2 weights from the Hugging Face hub (a download of 0.5 to 6 GB, once).
 
-        Uses a copy already in the Hugging Face cache when there is one. Offline, it fails at
-        once with ``PretrainedUnavailableError`` (the rest of the course needs no download).
+        Uses a copy already in the Hugging Face cache when there is one. Otherwise it downloads
+        the weights, unless ``download`` is False (notebook 07's default: nothing downloads
+        unless the learner asks). Offline, or with ``download=False`` and no cached copy, it
+        fails at once with ``PretrainedUnavailableError``; the rest of the course needs no
+        download.
         """
         if name not in GPT2_CONFIGS:
             raise ValueError(f"name must be one of {list(GPT2_CONFIGS)}, got {name!r}.")
+        if not isinstance(download, bool):
+            raise ValueError(f"download must be True or False, got {download!r}.")
         try:
             from transformers import GPT2LMHeadModel
         except ImportError as error:
@@ -353,7 +358,13 @@ class GPT(nn.Module):
         try:
             return cls.from_hf_gpt2(GPT2LMHeadModel.from_pretrained(name, local_files_only=True))
         except OSError:
-            pass  # not in the cache: download it, if the hub can be reached
+            pass  # not in the cache: download it, if allowed and the hub can be reached
+        if not download:
+            raise PretrainedUnavailableError(
+                f"{name!r} is not in the Hugging Face cache, and downloading is off: "
+                f"GPT.from_pretrained({name!r}, download=True) fetches it (about "
+                f"{4 * num_params(GPT2_CONFIGS[name]) / 1e9:.1f} GB of float32 weights)."
+            )
         if not _hub_reachable():
             raise PretrainedUnavailableError(
                 f"cannot download {name!r}: huggingface.co cannot be reached (offline?). Nothing "

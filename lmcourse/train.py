@@ -142,6 +142,19 @@ class History:
     tokens_per_second: float = 0.0
     mfu: float | None = None
 
+    def summary(self) -> str:
+        """One line: steps, time, speed and the last loss estimates.
+
+        Example: ``2,000 steps in 82 s (20,019 tokens/s); loss: train 1.760, validation 1.898``
+        """
+        parts = [f"{len(self.step_loss):,} steps in {self.seconds:.0f} s"]
+        if self.tokens_per_second:
+            parts.append(f" ({self.tokens_per_second:,.0f} tokens/s)")
+        if self.steps:
+            parts.append(f"; loss: train {self.train_loss[-1]:.3f}, "
+                         f"validation {self.val_loss[-1]:.3f}")  # fmt: skip
+        return "".join(parts)
+
 
 def lr_at(step: int, config: TrainConfig) -> float:
     """The learning rate of training step ``step`` (1, 2, ..., max_steps).

@@ -273,6 +273,11 @@ class Run:
         self._finish(start)
         self._log({"event": "done", "seconds": history.seconds, "mfu": history.mfu,
                    "tokens_per_second": history.tokens_per_second})  # fmt: skip
+        if show and getattr(bar, "container", None) is not None:
+            # a notebook's progress bar is a widget: where widgets do not run (GitHub, nbviewer,
+            # a notebook opened without its kernel) it shows its first state, "0%"; a line of
+            # text keeps the result in the saved notebook
+            print(history.summary())
         return history
 
     def _finish(self, start: float) -> None:

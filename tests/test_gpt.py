@@ -249,6 +249,27 @@ def test_from_pretrained_offline_fails_fast_with_a_clear_message(monkeypatch):
         GPT.from_pretrained("gpt-5")
 
 
+def test_from_pretrained_without_download_never_reaches_for_the_network(monkeypatch):
+    calls = []
+
+    def not_cached(name, **kwargs):
+        calls.append(kwargs)
+        raise OSError("not in the cache")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the hub was contacted")
+
+    monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", not_cached)
+    monkeypatch.setattr(gpt_module, "_hub_reachable", no_network)
+    with pytest.raises(
+        PretrainedUnavailableError, match=r"download=True\) fetches it \(about 0.5 GB"
+    ):
+        GPT.from_pretrained("gpt2", download=False)
+    assert calls == [{"local_files_only": True}]  # the cache was asked, nothing else
+    with pytest.raises(ValueError, match="download must be True or False"):
+        GPT.from_pretrained("gpt2", download="no")
+
+
 def test_from_pretrained_uses_a_cached_copy(monkeypatch):
     hf = hf_gpt2()
     calls = []
@@ -258,7 +279,7 @@ def test_from_pretrained_uses_a_cached_copy(monkeypatch):
         return hf
 
     monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", cached)
-    model = GPT.from_pretrained("gpt2")
+    model = GPT.from_pretrained("gpt2", download=False)  # a cached copy loads either way
     assert calls == [("gpt2", {"local_files_only": True})]
     assert model.config.n_embd == 24
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import lmcourse.train as train_module
 from lmcourse.data import get_batch, train_val_split
 from lmcourse.lm import NGramModule
 from lmcourse.mlp import MLPLM, MLPConfig, NeuralBigram
@@ -212,6 +213,37 @@ def test_progress_bar_shows_loss_and_speed(capsys):
     train(NeuralBigram(V), TRAIN, VAL, TrainConfig(**{**vars(CONFIG), "max_steps": 2}))
     err = capsys.readouterr().err
     assert "loss=" in err and "tok_s=" in err
+
+
+def test_a_notebook_progress_bar_leaves_a_summary_line(monkeypatch, capsys):
+    # tqdm.auto's bar in a notebook is a widget (it has a `container`): pages that cannot run
+    # widgets show its first state, so the result is printed as a line of text too
+    from tqdm import tqdm as terminal_tqdm
+
+    class WidgetBar(terminal_tqdm):
+        container = object()
+
+    config = TrainConfig(**{**vars(CONFIG), "max_steps": 4})
+    history = train(NeuralBigram(V), TRAIN, VAL, config, progress=False)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(train_module, "tqdm", terminal_tqdm)
+    train(NeuralBigram(V), TRAIN, VAL, config)
+    assert capsys.readouterr().out == ""  # a terminal keeps the bar's last state: no extra line
+    monkeypatch.setattr(train_module, "tqdm", WidgetBar)
+    widget_history = train(NeuralBigram(V), TRAIN, VAL, config)
+    line = capsys.readouterr().out.strip()
+    assert line == widget_history.summary()
+    assert line.startswith("4 steps in ")
+    assert f"train {history.train_loss[-1]:.3f}, validation {history.val_loss[-1]:.3f}" in line
+
+
+def test_history_summary_reads_the_totals():
+    history = History(steps=[0, 2], train_loss=[4.0, 2.5], val_loss=[4.1, 2.625],
+                      step_loss=[3.0, 2.0], seconds=81.6, tokens_per_second=20019.4)  # fmt: skip
+    assert history.summary() == (
+        "2 steps in 82 s (20,019 tokens/s); loss: train 2.500, validation 2.625"
+    )
+    assert History().summary() == "0 steps in 0 s"
 
 
 def test_mfu_is_the_models_flops_over_the_gpus_peak(monkeypatch):
