@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from lmcourse.lm import eval_mode, next_token_logits, prompt_ids
-from lmcourse.sampling import _context_size, generate, stream
+from lmcourse.sampling import _context_size, entropy_bits, generate, stream
 from lmcourse.utils import is_int, is_real
 from lmcourse.viz import attention_heatmap, next_token_bars
 from lmcourse.widgets import _error_html
@@ -312,7 +312,7 @@ class NextTokenExplorer:
         next_token_bars(probs, self.labels, ax=fig.subplots(), top=self.top, title=title)
         self.image.value = _png(fig, self.dpi)
         best = int(probs.argmax())
-        entropy = max(0.0, -(probs * probs.clamp_min(1e-30).log2()).sum().item())  # 0 log 0 = 0
+        entropy = entropy_bits(probs)
         self.status.value = html.escape(
             f"Most likely next: {self.labels[best]!r} (p = {probs[best]:.3f}); entropy "
             f"{entropy:.2f} bits (at most log2 {len(probs)} = {math.log2(len(probs)):.2f})."

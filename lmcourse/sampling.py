@@ -19,6 +19,7 @@ from lmcourse.utils import is_int, is_real
 
 __all__ = [
     "choose_next",
+    "entropy_bits",
     "generate",
     "generation_speed",
     "next_token_cost",
@@ -55,6 +56,25 @@ def sample_from_probs(
         logits = np.log(probs) / temperature  # log(p ** (1/T)); log 0 = -inf stays impossible
     weights = np.exp(logits - logits.max())  # subtract the max: no overflow for small T
     return int(torch.multinomial(torch.from_numpy(weights), 1, generator=generator))
+
+
+def entropy_bits(probs: torch.Tensor) -> float:
+    """The entropy of a next-token distribution in bits: H(P) = -Σ p log2 p, with 0 · log 0 = 0.
+
+    0 bits: the next token is certain; log2 V bits: all V tokens are equally likely. Sampling
+    at temperature T changes it (lower T, lower entropy); greedy decoding ignores it.
+
+    Example::
+
+        >>> entropy_bits(torch.tensor([0.5, 0.25, 0.25, 0.0]))
+        1.5
+    """
+    if not isinstance(probs, torch.Tensor) or probs.ndim != 1 or not probs.is_floating_point():
+        raise ValueError(f"probs must be a 1-D floating-point tensor (V,), got {probs!r:.60}.")
+    if probs.min() < 0 or not torch.isclose(probs.sum(), probs.new_tensor(1.0), atol=1e-4):
+        raise ValueError("probs must be non-negative and sum to 1 (softmax the logits first).")
+    nonzero = probs[probs > 0].double()
+    return max(0.0, -(nonzero * nonzero.log2()).sum().item())  # max: no -0.0 for a certainty
 
 
 def _check_logits(logits: torch.Tensor) -> None:

@@ -8,7 +8,33 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmcourse.sampling import generate, sample_from_probs, stream, top_k_filter, top_p_filter
+from lmcourse.sampling import (
+    entropy_bits,
+    generate,
+    sample_from_probs,
+    stream,
+    top_k_filter,
+    top_p_filter,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(0, 10), min_size=1, max_size=30).filter(lambda xs: sum(xs) > 1e-3))
+def test_entropy_bits_equals_torchs_categorical_entropy(weights):
+    probs = torch.tensor(weights, dtype=torch.float64) / sum(weights)
+    # an independent reference: torch.distributions, in nats, converted to bits
+    reference = torch.distributions.Categorical(probs=probs).entropy().item() / math.log(2)
+    assert entropy_bits(probs.float()) == pytest.approx(reference, abs=1e-5)
+
+
+def test_entropy_bits_bounds_and_errors():
+    assert entropy_bits(torch.tensor([0.0, 1.0, 0.0])) == 0.0  # certain: 0 bits, not -0.0
+    assert entropy_bits(torch.full((65,), 1 / 65)) == pytest.approx(math.log2(65))  # the most
+    for bad in (torch.tensor([0.5, 0.6]), torch.tensor([-0.5, 1.5]), torch.ones(2, 2) / 4):
+        with pytest.raises(ValueError, match="probs must"):
+            entropy_bits(bad)
+    with pytest.raises(ValueError, match="probs must be a 1-D"):
+        entropy_bits([0.5, 0.5])
 
 
 def test_temperature_zero_is_the_argmax():
