@@ -197,7 +197,7 @@ def load_text(source: str | os.PathLike = "shakespeare") -> str:
     """Load a corpus by name, or any UTF-8 text file, as one string.
 
     Args:
-        source: ``"shakespeare"`` (all plays, about 4.9 million characters),
+        source: ``"shakespeare"`` (all plays, about 4.8 million characters),
             ``"tiny-shakespeare"`` (its first 1,115,394 characters, the size of the classic
             file), or the path of a UTF-8 text file. A name wins over a file of the same name;
             pass a ``Path`` to force a file.

@@ -62,10 +62,10 @@ class SamplingPlayground:
 
     Example::
 
-        SamplingPlayground(model, tokenizer, prompt="JULIET:\\n")
+        SamplingPlayground(model, tokenizer, prompt="ROSALIND:\\n")
     """
 
-    def __init__(self, model: nn.Module, tokenizer, prompt: str = "ROMEO:\n", every: int = 8):
+    def __init__(self, model: nn.Module, tokenizer, prompt: str = "FALSTAFF:\n", every: int = 8):
         self.model, self.tokenizer, self.every = model, tokenizer, every
         self.prompt = widgets.Textarea(
             value=prompt, description="prompt", continuous_update=False, style=_STYLE
@@ -265,7 +265,7 @@ class NextTokenExplorer:
         self,
         model: nn.Module,
         tokenizer,
-        prompt: str = "ROMEO:\nWhat light through yonder window b",
+        prompt: str = "FALSTAFF:\nWhat, art thou mad? art thou mad? is not the tr",
         top: int = 10,
         dpi: int = 80,
     ) -> None:

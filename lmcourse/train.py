@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -275,6 +276,7 @@ def train(
     resume: bool = False,
     tokenizer=None,
     corpus: str | None = None,
+    on_evaluate: Callable[[History], None] | None = None,
 ) -> History:
     """Train ``model`` in place with AdamW on random windows of ``train_data``.
 
@@ -299,6 +301,8 @@ def train(
         tokenizer: saved in the checkpoint, so that ``lmcourse sample`` can decode.
         corpus: the name or path of the training text, saved in the checkpoint for whoever
             loads it (``lmcourse.pretrained.load_model`` reports it).
+        on_evaluate: called with the ``History`` after each estimate of the losses, e.g.
+            ``lmcourse.liveplot.LiveLossPlot()``, which redraws the curves in a notebook.
 
     Raises:
         lmcourse.trainer.TrainingInterrupted: at Ctrl-C (a notebook's "interrupt the kernel") or
@@ -309,6 +313,8 @@ def train(
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
+    if on_evaluate is not None and not callable(on_evaluate):
+        raise TypeError(f"on_evaluate must be callable, got {on_evaluate!r}.")
     _check_trainable(model)
     device = get_device(config.device)
     model.to(device)
@@ -320,6 +326,7 @@ def train(
                   corpus)  # fmt: skip
         if resume:
             run.resume()
+        run.on_evaluate = on_evaluate
         return run.loop(progress, tqdm)
 
 

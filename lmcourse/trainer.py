@@ -113,6 +113,7 @@ class Run:
         self.tokenizer, self.corpus = tokenizer, corpus
         self.optimizer = configure_optimizer(model, config)
         self.history, self.step, self.seconds_before = History(), 0, 0.0
+        self.on_evaluate = None  # called with the History after each evaluation
         self.net = distributed.wrap(self._compiled(model))
         self.compile_checked = not config.compile
         self.amp = device.type == "cuda" and config.mixed_precision
@@ -192,6 +193,8 @@ class Run:
         self.history.train_loss.append(train_loss)
         self.history.val_loss.append(val_loss)
         self._log({"step": self.step, "train_loss": train_loss, "val_loss": val_loss})
+        if self.on_evaluate is not None and distributed.is_main_process():
+            self.on_evaluate(self.history)  # e.g. lmcourse.liveplot.LiveLossPlot
 
     def _batches(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The step's micro-batches: every process draws the global batch, keeps its share."""

@@ -43,7 +43,7 @@ class NGramSampler:
         NGramSampler(train_text)   # the last expression of a cell shows the widget
     """
 
-    def __init__(self, text: str, max_n: int = 8, prompt: str = "ROMEO:\n") -> None:
+    def __init__(self, text: str, max_n: int = 8, prompt: str = "FALSTAFF:\n") -> None:
         self.text = text
         self._models: dict[tuple[int, str], NGramLM] = {}
         style = {"description_width": "90px"}

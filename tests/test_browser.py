@@ -246,7 +246,7 @@ def test_ngram_sampler_generates_in_the_browser(jupyterlab, browser):
     status.wait_for(timeout=30_000)
     assert "n = 4" in status.inner_text()
     first_sample = page.locator(".widget-html pre").first.inner_text()
-    assert first_sample.startswith("ROMEO:") and len(first_sample) > 100
+    assert first_sample.startswith("FALSTAFF:") and len(first_sample) > 100
     page.locator(".widget-slider .noUi-handle").first.focus()  # the n slider
     page.keyboard.press("ArrowLeft")
     page.get_by_role("button", name="Generate").click()
@@ -279,7 +279,7 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
     first.wait_for(timeout=60_000)
     playground.locator(".widget-html", has_text="tokens/s").wait_for(timeout=60_000)
     first_sample = first.inner_text()
-    assert first_sample.startswith("ROMEO:") and len(first_sample) > 100
+    assert first_sample.startswith("FALSTAFF:") and len(first_sample) > 100
     playground.locator(".widget-slider .noUi-handle").first.focus()  # the temperature slider
     page.keyboard.press("ArrowRight")
     playground.get_by_role("button", name="Generate").click()
