@@ -39,7 +39,7 @@ NOTEBOOK_00 = ["00.count_speeches"]
 NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.vocabulary"]
 # the exercises of notebooks 07 to 10, whose other tests are in test_exercises_<module>.py
 NOTEBOOK_07 = [
-    "07.causal_mask",
+    "07.exact_gelu",
     "07.fixed_attention",
     "07.fixed_embed",
     "07.gpt_params",

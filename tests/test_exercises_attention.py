@@ -89,6 +89,10 @@ def test_mask_mistakes(feedback):
     assert "row t is query t, column s is key s" in upper
     ints = feedback("06.causal_mask", lambda T: [[int(s <= t) for s in range(T)] for t in range(T)])
     assert "expected [True], got [1] (each entry should be True or False)" in ints
+    ahead = feedback("06.causal_mask", lambda T: [[s <= t + 1 for s in range(T)] for t in range(T)])
+    assert "the very token it has to predict" in ahead
+    forbidden = feedback("06.causal_mask", lambda T: [[s > t for s in range(T)] for t in range(T)])
+    assert "yours marks the forbidden keys" in forbidden and "attn_mask" in forbidden
 
 
 def test_forgetting_the_biases_or_the_output_projection(feedback):

@@ -10,7 +10,7 @@ from lmcourse.attention import causal_mask as package_causal_mask
 from lmcourse.attention import scaled_dot_product_attention
 from lmcourse.exercises import check, describe, get, names
 from lmcourse.exercises.gpt_bugs import (
-    causal_mask,
+    exact_gelu,
     fixed_attention,
     fixed_embed,
     gpt_params,
@@ -53,13 +53,12 @@ def test_mlp_params_counts_the_package_mlp():
     assert mlp_params(2) == 2 * 8 + 8 + 8 * 2 + 2
 
 
-def test_causal_mask_equals_the_package_mask():
-    for T in range(1, 9):
-        assert causal_mask(T) == package_causal_mask(T).tolist()
-
-
-def test_a_boolean_tensor_mask_is_accepted():
-    assert check("07.causal_mask", lambda T: torch.ones(T, T, dtype=torch.bool).tril()).passed
+def test_exact_gelu_equals_torchs_gelu_and_x_times_the_normal_cdf():
+    normal = torch.distributions.Normal(0.0, 1.0)  # an independent route: x · Φ(x)
+    for (x,) in get("07.exact_gelu").case_list():
+        torch.testing.assert_close(exact_gelu(x), F.gelu(x))
+        torch.testing.assert_close(exact_gelu(x), x * normal.cdf(x))
+    assert check("07.exact_gelu", F.gelu).passed
 
 
 def test_fixed_attention_equals_the_package_and_pytorch():
@@ -129,32 +128,27 @@ def test_gpt_params_returning_a_float_gets_a_type_message(feedback):
     assert "expected an int, got a float" in text
 
 
+def tanh_gelu(x):
+    return F.gelu(x, approximate="tanh")
+
+
 @pytest.mark.parametrize(
-    "diagonal, hint",
+    "activation, hint",
     [
-        (-1, "the diagonal must be True"),  # a mask off by one: the position cannot see itself
-        (1, "the very token it has to predict"),  # off by one the other way: it sees the answer
+        (tanh_gelu, "that is GPT-2's tanh approximation"),
+        (lambda x: 0.5 * x * (1 + torch.erf(x)), "is the √2 missing?"),
+        (lambda x: x * torch.erf(x / math.sqrt(2)), "is the 1 + or the / 2 missing?"),
+        (F.relu, "that is ReLU"),
     ],
 )
-def test_causal_mask_off_by_one(diagonal, hint, feedback):
-    mask = lambda T: [[s - t <= diagonal for s in range(T)] for t in range(T)]  # noqa: E731
-    text = feedback("07.causal_mask", mask)
-    assert "for input 3: position 0: expected [True, False, False]" in text
-    assert hint in text
+def test_gelu_mistakes_are_named(activation, hint, feedback):
+    text = feedback("07.exact_gelu", activation)
+    assert "3 of 3 cases fail" in text and hint in text
 
 
-def test_causal_mask_transposed_or_inverted(feedback):
-    transposed = feedback(
-        "07.causal_mask", lambda T: [[s >= t for s in range(T)] for t in range(T)]
-    )
-    assert "yours is transposed" in transposed
-    inverted = feedback("07.causal_mask", lambda T: [[s > t for s in range(T)] for t in range(T)])
-    assert "True must mean 'may attend'" in inverted and "nn.MultiheadAttention" in inverted
-
-
-def test_causal_mask_of_zeros_and_ones_gets_a_type_message(feedback):
-    text = feedback("07.causal_mask", lambda T: [[int(s <= t) for s in range(T)] for t in range(T)])
-    assert "got [1, 0, 0] (right pattern: write it with True and False, not 1 and 0)" in text
+def test_gelu_with_another_mistake_gets_the_plain_difference(feedback):
+    text = feedback("07.exact_gelu", lambda x: x * torch.sigmoid(1.702 * x))  # a cheaper cousin
+    assert "expected" in text and "(that is" not in text and "missing?" not in text
 
 
 def unmasked_attention(q, k, v):

@@ -60,7 +60,8 @@ def attention_params(n_embd: int, bias: bool = True) -> int:
 
 
 def _compare_masks(expected: list[list[bool]], got) -> str | None:
-    """``describe_difference`` plus the two classic mistakes: the diagonal, and the transpose."""
+    """``describe_difference`` plus the classic mistakes: the diagonal, one step too far, the
+    transpose, and the opposite convention (True for forbidden)."""
     difference = describe_difference(expected, got, "rows")
     try:
         rows = [list(row) for row in got]
@@ -73,6 +74,13 @@ def _compare_masks(expected: list[list[bool]], got) -> str | None:
         return f"{difference} (a query may see its own key: keep the diagonal, s <= t)"
     if difference is not None and rows == [[s >= t for s in range(T)] for t in range(T)]:
         return f"{difference} (row t is query t, column s is key s: True where s <= t)"
+    if difference is not None and rows == [[s <= t + 1 for s in range(T)] for t in range(T)]:
+        return f"{difference} (query t may not see key t + 1: the very token it has to predict)"
+    if difference is not None and rows == [[s > t for s in range(T)] for t in range(T)]:
+        return (
+            f"{difference} (True must mean 'may look': yours marks the forbidden keys, the "
+            "convention of nn.MultiheadAttention's attn_mask)"
+        )
     return difference
 
 

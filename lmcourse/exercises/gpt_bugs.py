@@ -1,6 +1,6 @@
 """Exercises of notebook 07, "Building GPT": parameter counts, and a broken GPT3 snippet fixed.
 
-Importing this module registers ``07.gpt_params``, ``07.mlp_params``, ``07.causal_mask``,
+Importing this module registers ``07.gpt_params``, ``07.mlp_params``, ``07.exact_gelu``,
 ``07.fixed_embed`` and ``07.fixed_attention``. The functions below are the reference solutions.
 
 The last two fix the blog-style ``GPT3`` snippet of notebook 07. Its attention uses ``math``
@@ -43,13 +43,15 @@ def mlp_params(C: int) -> int:
     return (C * 4 * C + 4 * C) + (4 * C * C + C)
 
 
-def causal_mask(T: int) -> list[list[bool]]:
-    """Row t says which positions position t may attend to: 0..t (itself and the past).
+def exact_gelu(x: Any) -> Any:
+    """The exact GELU, x·Φ(x) with Φ the standard normal's distribution function, elementwise::
 
-    >>> causal_mask(2)
-    [[True, False], [True, True]]
+        GELU(x) = x · Φ(x) = 0.5 · x · (1 + erf(x / √2))
+
+    It is ``F.gelu(x)``, nanoGPT's activation. GPT-2 uses the tanh approximation (notebook 07,
+    section 1), which differs from it by up to about 5e-4.
     """
-    return [[s <= t for s in range(T)] for t in range(T)]
+    return 0.5 * x * (1 + (x / math.sqrt(2)).erf())
 
 
 def fixed_embed(token_embedding: Any, positions: Any, idx: Any) -> Any:
@@ -95,6 +97,18 @@ def _embed_cases() -> list[tuple[Any, ...]]:
     return cases
 
 
+def _gelu_cases() -> list[tuple[Any, ...]]:
+    """Seeded float64 tensors: a few values, then (B, T, C) activations with large ones too."""
+    import torch
+
+    generator = torch.Generator().manual_seed(3)
+    return [
+        (torch.tensor([-2.0, -0.5, 0.0, 0.5, 2.0], dtype=torch.float64),),
+        (4 * torch.randn(2, 3, 8, generator=generator, dtype=torch.float64),),
+        (torch.linspace(-10, 10, 41, dtype=torch.float64),),
+    ]
+
+
 def _attention_cases() -> list[tuple[Any, ...]]:
     """Seeded float64 queries, keys and values: (T, D), then batched and multi-head shapes."""
     import torch
@@ -132,35 +146,36 @@ def _compare_mlp_count(expected: int, got: Any) -> str | None:
     return _count_difference(expected, got, "a weight or a bias")
 
 
-def _compare_mask(expected: list[list[bool]], got: Any) -> str | None:
-    """Accept a boolean tensor or array too; name the classic off-by-one and convention slips."""
-    if hasattr(got, "tolist") and not isinstance(got, (list, tuple)):
-        got = got.tolist()
-    difference = describe_difference(expected, got, "rows")
-    if difference is None:
-        return None
-    T = len(expected)
-    if _as_bools(got) == expected:
-        return f"{difference} (right pattern: write it with True and False, not 1 and 0)"
-    mistakes = {
-        "position t may not see itself: the diagonal must be True (token t is its input)": [
-            [s < t for s in range(T)] for t in range(T)
-        ],
-        "position t may see position t + 1, the very token it has to predict": [
-            [s <= t + 1 for s in range(T)] for t in range(T)
-        ],
-        "row t lists the positions t may see: the past, not the future (yours is transposed)": [
-            [s >= t for s in range(T)] for t in range(T)
-        ],
-        "True must mean 'may attend' (F.scaled_dot_product_attention's convention): yours marks"
-        " the forbidden positions, the convention of nn.MultiheadAttention": [
-            [s > t for s in range(T)] for t in range(T)
-        ],
+def _compare_gelu(expected: Any, got: Any) -> str | None:
+    """Tensor comparison, with a hint when ``got`` is a near miss: tanh GELU, √2, ReLU."""
+    difference = describe_difference(expected, got, "values")
+    if difference is None or tuple(expected.shape) != tuple(getattr(got, "shape", ())):
+        return difference
+    x = _gelu_input(expected)
+    others = {
+        "that is GPT-2's tanh approximation; the exact GELU uses erf": (
+            0.5 * x * (1 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)).tanh())
+        ),
+        "Φ(x) = (1 + erf(x / √2)) / 2: is the √2 missing?": 0.5 * x * (1 + x.erf()),
+        "Φ(x) = (1 + erf(x / √2)) / 2: is the 1 + or the / 2 missing?": x
+        * (x / math.sqrt(2)).erf(),
+        "that is ReLU, max(0, x); GELU bends smoothly below 0": x.clamp(min=0),
     }
-    for hint, mistake in mistakes.items():
-        if T > 1 and describe_difference(mistake, got) is None:
+    for hint, other in others.items():
+        if describe_difference(other, got) is None:
             return f"{difference} ({hint})"
     return difference
+
+
+def _gelu_input(output: Any) -> Any:
+    """The case's input, found again from GELU's output (the cases' outputs all differ)."""
+    for (x,) in _gelu_cases():
+        if (
+            tuple(x.shape) == tuple(output.shape)
+            and describe_difference(output, exact_gelu(x)) is None
+        ):
+            return x
+    raise ValueError("not the output of a 07.exact_gelu case")
 
 
 def _compare_embed(expected: Any, got: Any) -> str | None:
@@ -249,14 +264,16 @@ register(
 )
 register(
     Exercise(
-        name="07.causal_mask",
-        prompt="Return the causal mask of T positions as a list of T rows of T booleans: "
-        "`mask[t][s]` is True when position t may attend to position s, that is when s is t "
-        "itself or earlier. (A boolean tensor is accepted too.)",
-        solution=causal_mask,
-        cases=[(3,), (1,), (2,), (5,), (8,)],
-        noun="rows",
-        compare=_compare_mask,
+        name="07.exact_gelu",
+        prompt="Write the exact GELU, nanoGPT's activation, for a tensor x of any shape, "
+        "elementwise: x · Φ(x), where Φ(x) = (1 + erf(x / √2)) / 2 is the probability that a "
+        "standard normal variable is below x (`torch.erf` computes erf). Write it with tensor "
+        "operations, not with F.gelu.",
+        solution=exact_gelu,
+        cases=_gelu_cases,
+        noun="values",
+        compare=_compare_gelu,
+        signature="exact_gelu(x: Tensor) -> Tensor",
     )
 )
 register(
