@@ -14,7 +14,7 @@ nanoGPT is not a dependency of the course: clone it yourself. This module
 3. reads back what it prints: ``iter N: loss L, time T ms, ...`` each iteration and ``step N:
    train loss L, val loss V`` at each evaluation, and the process's peak memory.
 
-Machines drift (BASELINES.md: "run both sides in one sitting when you can"); interleaving
+Machines drift (docs/baselines.md: "run both sides in one sitting when you can"); interleaving
 nanoGPT's runs with the course's is what makes the two medians comparable.
 """
 

@@ -7,7 +7,7 @@ Prints a markdown table:
 
 1. ours, word trigram Kneser-Ney (d = 0.75) on the train split of the whole Shakespeare corpus:
    fit, and the cross-entropy of the whole validation split (goals: < 5 s and < 1 s);
-2. ours and nltk side by side on the data of BASELINES.md (tiny-shakespeare, a 90/10 split,
+2. ours and nltk side by side on the data of docs/baselines.md (tiny-shakespeare, a 90/10 split,
    ``min_count = unk_cutoff = 2``): word trigram MLE, Laplace and Kneser-Ney (nltk_compat,
    d = 0.1), fit and the scoring of the first 2,000 validation trigrams, one ``prob`` / ``score``
    call each. Every probability must agree to 1e-6 (MLE: where nltk's context was seen; for
@@ -95,11 +95,11 @@ def ours_at_scale(rows: list[tuple[str, str, str, str]]) -> None:
 
 
 def side_by_side(rows: list[tuple[str, str, str, str]], num_trigrams: int) -> None:
-    """Row 2: ours and nltk on the BASELINES data; every probability compared."""
+    """Row 2: ours and nltk on the data of docs/baselines.md; every probability compared."""
     train_text, val_text = train_val_split(load_text("tiny-shakespeare"))
     train, val = word_sentences(train_text), word_sentences(val_text)
     grams = [g for s in val for g in ngrams(padded(s, 3), 3)][:num_trigrams]
-    models = [  # name, ours, nltk class and arguments, the BASELINES figures
+    models = [  # name, ours, nltk class and arguments, the figures of docs/baselines.md
         ("MLE", dict(smoothing="mle"), MLE, {}, "≈3.4 s; ppl inf; 0.01 s"),
         ("Laplace", dict(smoothing="add_k", k=1.0), Laplace, {}, "≈3.4 s; ppl 2,237.5; 0.01 s"),
         (
@@ -130,7 +130,7 @@ def side_by_side(rows: list[tuple[str, str, str, str]], num_trigrams: int) -> No
                 f"ppl and scoring of {len(grams):,} trigrams (agree to 1e-6{note})",
                 f"{ours_fit:.2f} s; ppl {perplexity(ours_p):,.1f}; {ours_s:.3f} s",
                 f"{nltk_fit:.2f} s; ppl {perplexity(nltk_p):,.1f}; {nltk_s:.3f} s",
-                f"BASELINES nltk: {baseline}",
+                f"docs/baselines.md, nltk: {baseline}",
             )
         )
 

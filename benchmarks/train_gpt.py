@@ -10,13 +10,13 @@ Each variant runs in a fresh Python process (so peak memory is its own) with 2 t
 tiny-shakespeare's 90/10 split, and reports the median milliseconds per training iteration
 (the first 20 iterations excluded: compilation and warm-up), tokens per second at that median,
 the process's peak resident memory, and the validation loss at the last iteration. nanoGPT's
-figures, measured on this kind of 2-core machine (see BASELINES.md), are printed alongside.
+figures, measured on this kind of 2-core machine (see docs/baselines.md), are printed alongside.
 This machine is a shared virtual machine whose speed drifts with its neighbours: with
 ``--repeats N`` the variants run N times each, interleaved, and the table shows the median run
 with the fastest and slowest medians beside it. With ``--nanogpt`` (the folder of a clone of
 github.com/karpathy/nanoGPT), nanoGPT's own ``train.py`` runs too, on the same data and recipe,
 each of its runs right after the course's (``benchmarks/nanogpt.py``): a comparison made in
-one sitting, which the figures of BASELINES.md cannot give.
+one sitting, which the figures of docs/baselines.md cannot give.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sys
 
 import nanogpt  # benchmarks/nanogpt.py, next to this script
 
-#: nanoGPT's train.py at the cpu recipe on this machine kind (BASELINES.md).
+#: nanoGPT's train.py at the cpu recipe on this machine kind (docs/baselines.md).
 NANOGPT = {
     "eager": {"ms": 47.0, "tokens_per_s": 16_300, "peak_mb": 412, "val_loss": 1.888},
     "compiled": {"ms": 33.9, "tokens_per_s": 22_600, "peak_mb": None, "val_loss": None},
@@ -113,7 +113,7 @@ def main() -> None:
             ref = NANOGPT[variant]
             peak = f"{ref['peak_mb']}" if ref["peak_mb"] else "-"
             loss = f"{ref['val_loss']:.3f}" if ref["val_loss"] and steps == 2000 else "-"
-            print(f"| nanoGPT, {variant} (BASELINES.md) | {ref['ms']:.1f} | "
+            print(f"| nanoGPT, {variant} (docs/baselines.md) | {ref['ms']:.1f} | "
                   f"{ref['tokens_per_s']:,} | {peak} | {loss} | |")  # fmt: skip
 
 
