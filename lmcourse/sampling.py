@@ -50,6 +50,12 @@ def sample_from_probs(
         >>> sample_from_probs(np.array([0.1, 0.7, 0.2]), temperature=0)
         1
     """
+    _check_temperature(temperature)
+    probs = np.asarray(probs.detach().cpu() if isinstance(probs, torch.Tensor) else probs, float)
+    if probs.ndim != 1 or not probs.size or (probs < 0).any() or not np.isfinite(probs).all():
+        raise ValueError("probs must be a (V,) vector of non-negative, finite probabilities.")
+    if probs.sum() <= 0:
+        raise ValueError("probs are all 0: no token can be chosen.")
     if temperature == 0:
         return int(np.argmax(probs))
     with np.errstate(divide="ignore"):
@@ -77,6 +83,12 @@ def entropy_bits(probs: torch.Tensor) -> float:
     return max(0.0, -(nonzero * nonzero.log2()).sum().item())  # max: no -0.0 for a certainty
 
 
+def _check_temperature(temperature: float) -> None:
+    """A negative temperature would sample from P^(1/T) with 1/T < 0: the unlikely tokens."""
+    if not is_real(temperature) or not 0 <= temperature < math.inf:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+
+
 def _check_logits(logits: torch.Tensor) -> None:
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim < 1:
         raise ValueError("logits must be a floating-point tensor (..., V).")
@@ -97,7 +109,7 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
         tensor([-inf, 3., -inf, 3.])
     """
     _check_logits(logits)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"top_k must be an integer >= 1, got {k!r}.")
     k = min(k, logits.shape[-1])
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1): the k-th highest
@@ -121,7 +133,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
         tensor([0.5000, 0.3000, 0.0000])
     """
     _check_logits(logits)
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0 < p <= 1:
+    if not is_real(p) or not 0 < p <= 1:
         raise ValueError(f"top_p must be a number in (0, 1], got {p!r}.")
     probs = torch.softmax(logits.float(), dim=-1)  # (..., V)
     sorted_probs, _ = torch.sort(probs, dim=-1, descending=True)  # (..., V)
@@ -137,8 +149,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 def _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size) -> None:
     if not is_int(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
-    if not is_real(temperature) or not 0 <= temperature < math.inf:
-        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+    _check_temperature(temperature)
     if top_k is not None and (not is_int(top_k) or top_k < 1):
         raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}.")
     if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
@@ -170,6 +181,8 @@ def choose_next(
     Shapes:
         logits: (B, V) -> (B, 1) long.
     """
+    _check_temperature(temperature)
+    _check_logits(logits)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
     logits = logits.float() / temperature

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lmcourse.sampling import (
+    choose_next,
     entropy_bits,
     generate,
     sample_from_probs,
@@ -318,3 +319,27 @@ def test_next_token_cost_names_bad_input(lengths, repeats, message):
         next_token_cost(model, lengths, repeats=repeats)
     with pytest.raises(ValueError, match="max_new_tokens must be >= 1"):
         generation_speed(model, torch.zeros(1, 2, dtype=torch.long), 0)
+
+
+@pytest.mark.parametrize("temperature", [-1, -0.5, math.nan, math.inf, "1", True])
+def test_a_bad_temperature_is_named_not_inverted(temperature):
+    # with T = -1, P^(1/T) would favour the *least* likely tokens, silently
+    with pytest.raises(ValueError, match="temperature must be a number >= 0"):
+        choose_next(torch.tensor([[5.0, 0.0, 0.0]]), temperature)
+    with pytest.raises(ValueError, match="temperature must be a number >= 0"):
+        sample_from_probs(np.array([0.98, 0.01, 0.01]), temperature)
+
+
+@pytest.mark.parametrize(
+    "probs", [np.array([0.5, -0.1, 0.6]), np.array([0.5, np.nan]), np.zeros(3), np.ones((2, 2))]
+)
+def test_bad_probabilities_are_named(probs):
+    with pytest.raises(ValueError, match="probs"):
+        sample_from_probs(probs, 1.0)
+
+
+def test_numpy_numbers_pass_every_check():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0]])
+    token = choose_next(logits, np.float64(0.5), top_k=np.int64(2), top_p=np.float32(0.9))
+    assert token.item() in (0, 1)
+    assert sample_from_probs(torch.tensor([0.0, 1.0, 0.0]), np.float32(1.0)) == 1  # a tensor too
