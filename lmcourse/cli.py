@@ -17,6 +17,7 @@ prints ``lmcourse COMMAND: error: ...`` on stderr and exits with status 2, as ar
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,7 +95,7 @@ def _train(args: argparse.Namespace) -> int:
             _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
                                       resume=args.resume, progress=not args.no_progress,
                                       **overrides)  # fmt: skip
-        except (ValueError, FileNotFoundError) as error:  # CheckpointError is a ValueError
+        except (ValueError, FileNotFoundError, FileExistsError) as error:  # CheckpointError too
             _fail("train", str(error))
         except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
             again = " ".join(sys.argv[1:]) + ("" if args.resume else " --resume")
@@ -139,6 +140,8 @@ def _check_sample_args(args: argparse.Namespace) -> None:
         _fail("sample", f"--top-k must be an integer >= 1 (1: greedy), got {args.top_k}.")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         _fail("sample", f"--top-p must be a number in (0, 1] (1: no filter), got {args.top_p}.")
+    if not 0 <= args.seed < 2**63:
+        _fail("sample", f"--seed must be an integer from 0 to 2**63 - 1, got {args.seed}.")
 
 
 def _load_for_sampling(source: str, device: str | None):
@@ -174,10 +177,17 @@ def _sample(args: argparse.Namespace) -> int:
     tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature,
                     top_k=args.top_k, top_p=args.top_p, generator=generator,
                     block_size=block_size)  # fmt: skip
-    print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
-    for token in tokens:  # (1, 1): each character shows as soon as it is chosen
-        print(tokenizer.decode(token[0].tolist()), end="", flush=True)
-    print()
+    try:
+        print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
+        for token in tokens:  # (1, 1): each character shows as soon as it is chosen
+            print(tokenizer.decode(token[0].tolist()), end="", flush=True)
+        print()
+    except KeyboardInterrupt:  # Ctrl-C: enough text; no traceback
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `lmcourse sample ... | head`: the reader has gone; so do we
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return 141  # 128 + SIGPIPE, as `yes | head` gives
     return 0
 
 

@@ -26,12 +26,14 @@ from pathlib import Path
 import torch
 
 from lmcourse.files import write_text_atomically
+from lmcourse.utils import get_device, is_int
 
 __all__ = [
     "CORPORA",
     "TINY_SHAKESPEARE_CHARS",
     "cache_dir",
     "clean_play",
+    "corpus_label",
     "get_batch",
     "load_text",
     "play_files",
@@ -193,6 +195,18 @@ def _read_user_file(path: Path) -> str:
     return text.replace("\r\n", "\n")  # Windows line ends would add '\r' to every vocabulary
 
 
+def corpus_label(source: str | os.PathLike) -> str:
+    """How a run records its text: a corpus name as it is, a file as its absolute path.
+
+    So ``mid.txt``, ``./mid.txt`` and ``/home/me/mid.txt`` are one text when a run resumes,
+    and two files called ``mid.txt`` in two folders are not.
+    """
+    if isinstance(source, str) and source in CORPORA:
+        return source
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.is_file() else str(source)
+
+
 def load_text(source: str | os.PathLike = "shakespeare") -> str:
     """Load a corpus by name, or any UTF-8 text file, as one string.
 
@@ -278,7 +292,7 @@ def get_batch(
             f"data must be a 1-D tensor of token ids, got {data.dtype} {tuple(data.shape)}."
         )
     for name, value in (("batch_size", batch_size), ("block_size", block_size)):
-        if not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if len(data) <= block_size:
         raise ValueError(
@@ -289,5 +303,6 @@ def get_batch(
     positions = starts[:, None] + torch.arange(block_size)  # (B, T)
     x, y = data[positions].long(), data[positions + 1].long()  # (B, T) each
     if device is not None:
+        device = get_device(device)
         x, y = x.to(device), y.to(device)
     return x, y

@@ -27,13 +27,20 @@ from torch import nn
 
 from lmcourse.lm import eval_mode, next_token_logits, prompt_ids
 from lmcourse.sampling import _context_size, entropy_bits, generate, stream
-from lmcourse.utils import is_int, is_real
+from lmcourse.utils import generator_from_seed, is_int, is_real
 from lmcourse.viz import attention_heatmap, next_token_bars
 from lmcourse.widgets import _error_html
 
 __all__ = ["AttentionExplorer", "NextTokenExplorer", "SamplingPlayground"]
 
 _STYLE = {"description_width": "100px"}
+
+
+def _check_counts(**counts: int) -> None:
+    """A constructor's count arguments (``every``, ``dpi``, ``top``) as integers >= 1."""
+    for name, value in counts.items():
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
 
 
 def _png(fig: Figure, dpi: int) -> bytes:
@@ -66,6 +73,7 @@ class SamplingPlayground:
     """
 
     def __init__(self, model: nn.Module, tokenizer, prompt: str = "FALSTAFF:\n", every: int = 8):
+        _check_counts(every=every)
         self.model, self.tokenizer, self.every = model, tokenizer, every
         self.prompt = widgets.Textarea(
             value=prompt, description="prompt", continuous_update=False, style=_STYLE
@@ -102,10 +110,7 @@ class SamplingPlayground:
     def _start(self) -> tuple[torch.Tensor, torch.Generator]:
         """The prompt's ids and a generator seeded from the controls; ValueError on bad input."""
         idx = prompt_ids(self.model, self.tokenizer, self.prompt.value)
-        seed = self.seed.value
-        if not -(2**63) <= seed < 2**63:
-            raise ValueError(f"The seed {seed} is too large: any number of up to 18 digits works.")
-        return idx, torch.Generator().manual_seed(seed)
+        return idx, generator_from_seed(self.seed.value)
 
     def generate(self) -> str:
         """The prompt and ``length`` new characters for the current settings, in one go."""
@@ -186,6 +191,7 @@ class AttentionExplorer:
                 f"{type(model).__name__} cannot return attention weights (no return_attn "
                 "argument): AttentionExplorer needs a GPT."
             )
+        _check_counts(dpi=dpi)
         self.model, self.tokenizer, self.dpi = model, tokenizer, dpi
         config = model.config
         self.text = widgets.Textarea(  # a text area: line breaks (a speaker's line) show
@@ -269,6 +275,7 @@ class NextTokenExplorer:
         top: int = 10,
         dpi: int = 80,
     ) -> None:
+        _check_counts(top=top, dpi=dpi)
         self.model, self.tokenizer, self.top, self.dpi = model, tokenizer, top, dpi
         self.labels = [tokenizer.decode([i]) for i in range(tokenizer.vocab_size)]
         self.prompt = widgets.Textarea(  # a text area: line breaks show and can be typed

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse.attention import CausalSelfAttention, KVCache, LearnedPositions
-from lmcourse.lm import lm_loss
+from lmcourse.lm import check_ids, lm_loss
 from lmcourse.utils import is_int, is_real
 
 __all__ = [
@@ -265,6 +265,7 @@ class GPT(nn.Module):
         return_attn: bool = False,
         cache: KVCache | None = None,
     ):
+        check_ids(idx)  # shape and dtype; the range is checked by the embedding, below
         B, T = idx.shape
         start = 0 if cache is None else len(cache)  # tokens already in the cache
         if start + T > self.config.block_size:
@@ -274,7 +275,12 @@ class GPT(nn.Module):
                 f"{self.config.block_size}: pass at most the last {self.config.block_size - start}."
             )
         tr = self.transformer
-        x = tr.wte(idx) + tr.wpe(T, start)  # (B, T, C): (B, T, C) + (T, C) broadcast
+        try:
+            tokens = tr.wte(idx)  # (B, T, C)
+        except IndexError:  # an id outside [0, V) (on the CPU; a GPU stops with an assert)
+            check_ids(idx, self.config.vocab_size)  # raises, naming the range
+            raise
+        x = tokens + tr.wpe(T, start)  # (B, T, C): (B, T, C) + (T, C) broadcast
         if self.training:  # (dropout is the identity in eval mode: skip the call when sampling)
             x = tr.drop(x)
         attn = []

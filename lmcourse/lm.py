@@ -33,6 +33,7 @@ from lmcourse.utils import is_int
 __all__ = [
     "NGramModule",
     "bits_per_token",
+    "check_ids",
     "eval_mode",
     "evaluate",
     "generate",
@@ -58,7 +59,40 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         (0.693147, 0.693147)
     """
     B, T, V = logits.shape
-    return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+    check_ids(targets, name="targets", shape=(B, T))
+    try:
+        return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+    except IndexError:  # (on the CPU; a GPU stops with a device-side assert instead)
+        low, high = int(targets.min()), int(targets.max())
+        raise ValueError(
+            f"targets must be ids in [0, {V}) (the model's vocab_size), got {low}..{high}."
+        ) from None
+
+
+def check_ids(
+    ids: torch.Tensor, vocab_size: int | None = None, name: str = "idx", shape=None
+) -> None:
+    """ValueError, in words, unless ``ids`` is a (B, T) integer tensor of token ids.
+
+    Checks the shape (``shape`` if given, else any (B, T) with B, T >= 1) and the dtype; with
+    ``vocab_size`` also the range [0, vocab_size), which reads the tensor (a GPU waits for it),
+    so a model's training step leaves the range to the embedding's own check.
+    """
+    if not isinstance(ids, torch.Tensor):
+        raise ValueError(f"{name} must be a (B, T) tensor of token ids, got {type(ids).__name__}.")
+    size = tuple(ids.shape)
+    if ids.dtype not in (torch.long, torch.int) or len(size) != 2 or 0 in size:
+        raise ValueError(
+            f"{name} must be a (B, T) torch.long tensor of token ids with B, T >= 1, got "
+            f"{ids.dtype} {size}."
+        )
+    if shape is not None and size != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)} (idx's), got {size}.")
+    if vocab_size is not None and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(
+            f"{name} must be ids in [0, {vocab_size}) (the model's vocab_size), got "
+            f"{int(ids.min())}..{int(ids.max())}."
+        )
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lmcourse.lm import lm_loss
+from lmcourse.lm import check_ids, lm_loss
 from lmcourse.utils import is_int, is_real
 
 __all__ = ["MLPLM", "MLPConfig", "NeuralBigram"]
@@ -58,6 +58,7 @@ class NeuralBigram(nn.Module):
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        check_ids(idx, self.weight.shape[0])  # (a negative id would wrap around silently)
         logits = self.weight[idx]  # (B, T, V): one row of the table per token
         loss = None if targets is None else lm_loss(logits, targets)
         return logits, loss
@@ -157,6 +158,7 @@ class MLPLM(nn.Module):
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        check_ids(idx, self.config.vocab_size)  # id V is the start row: not a token
         B, T = idx.shape
         K = self.config.context
         padded = F.pad(idx, (K - 1, 0), value=self.start_id)  # (B, K - 1 + T)

@@ -37,6 +37,7 @@ from lmcourse.data import load_text
 from lmcourse.files import write_text_atomically
 from lmcourse.lm import evaluate
 from lmcourse.tokenizers import CharTokenizer
+from lmcourse.utils import get_device
 
 __all__ = ["MODELS_DIR", "Pretrained", "available", "export_pretrained", "load_model",
            "load_pretrained"]  # fmt: skip
@@ -69,8 +70,13 @@ def load_pretrained(name: str = "shakespeare-char", device: str | None = None) -
         raise ValueError(f"No shipped model {name!r}; available: {available()}.")
     entry = load_checkpoint(MODELS_DIR / f"{name}.pt")
     info = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
-    model = model_from_checkpoint(entry).to(device or "cpu").eval()
+    model = model_from_checkpoint(entry).to(_device(device)).eval()
     return Pretrained(model, tokenizer_from_checkpoint(entry), info)
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    """``device``, checked (a missing GPU is named, not a torch error); the CPU by default."""
+    return torch.device("cpu") if device is None else get_device(device)
 
 
 def load_model(source: str | Path = "shakespeare-char", device: str | None = None) -> Pretrained:
@@ -92,6 +98,10 @@ def load_model(source: str | Path = "shakespeare-char", device: str | None = Non
         CheckpointError: not a checkpoint, a damaged one, weights that do not fit its config, or
             no tokenizer to turn token ids into text.
     """
+    if not isinstance(source, str | Path):
+        raise TypeError(
+            f"source must be a shipped name, a checkpoint file or a run folder, got {source!r}."
+        )
     if source in available() and not Path(source).exists():
         return load_pretrained(str(source), device)
     path = Path(source)
@@ -128,7 +138,7 @@ def load_model(source: str | Path = "shakespeare-char", device: str | None = Non
         "train_config": entry.get("train_config"),
         "command": None,
     }
-    return Pretrained(model.to(device or "cpu").eval(), tokenizer, info)
+    return Pretrained(model.to(_device(device)).eval(), tokenizer, info)
 
 
 def _sha256(text: str) -> str:

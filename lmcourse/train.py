@@ -25,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lmcourse import distributed
-from lmcourse.data import get_batch
+from lmcourse.data import corpus_label, get_batch
 from lmcourse.lm import eval_mode
 from lmcourse.utils import get_device, is_int, is_real
 
@@ -107,7 +107,10 @@ class TrainConfig:
             "device": (self.device is None or isinstance(self.device, str), "None or a string"),
             "mixed_precision": (isinstance(self.mixed_precision, bool), "True or False"),
             "compile": (isinstance(self.compile, bool), "True or False"),
-            "seed": (is_int(self.seed) and self.seed >= 0, "an integer >= 0"),
+            "seed": (
+                is_int(self.seed) and 0 <= self.seed < 2**63,
+                "an integer from 0 to 2**63 - 1",
+            ),
         }
         for name, (valid, rule) in rules.items():
             if not valid:
@@ -305,6 +308,8 @@ def train(
             ``lmcourse.liveplot.LiveLossPlot()``, which redraws the curves in a notebook.
 
     Raises:
+        FileExistsError: ``out_dir`` already holds a checkpoint and ``resume`` is False (a new
+            run would replace it), or ``out_dir`` is a file.
         lmcourse.trainer.TrainingInterrupted: at Ctrl-C (a notebook's "interrupt the kernel") or
             SIGTERM, once the step in progress has finished and been saved to ``out_dir``; call
             again with ``resume=True`` to go on. A second Ctrl-C stops at once.
@@ -316,18 +321,36 @@ def train(
     if on_evaluate is not None and not callable(on_evaluate):
         raise TypeError(f"on_evaluate must be callable, got {on_evaluate!r}.")
     _check_trainable(model)
+    _check_out_dir(out_dir, resume)
     device = get_device(config.device)
     model.to(device)
     if generator is None:
         generator = torch.Generator().manual_seed(config.seed)
     with torch.random.fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)  # for dropout, which takes no generator
+        corpus = None if corpus is None else corpus_label(corpus)  # a file: its full path
         run = Run(model, train_data, val_data, config, generator, device, out_dir, tokenizer,
                   corpus)  # fmt: skip
         if resume:
             run.resume()
         run.on_evaluate = on_evaluate
         return run.loop(progress, tqdm)
+
+
+def _check_out_dir(out_dir: str | Path | None, resume: bool) -> None:
+    """Refuse, before any training, an ``out_dir`` that would lose a run or cannot hold one."""
+    if out_dir is None:
+        return
+    out_dir, ckpt = Path(out_dir), Path(out_dir) / "ckpt.pt"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"out_dir {str(out_dir)!r} is a file, not a folder.")
+    if ckpt.exists() and not ckpt.is_file():
+        raise FileExistsError(f"{ckpt} is not a file: the checkpoint could not be written there.")
+    if ckpt.exists() and not resume:
+        raise FileExistsError(
+            f"{ckpt} already holds a run: continue it with resume=True (lmcourse train "
+            "--resume), or start a new one in another out_dir (or delete that one first)."
+        )
 
 
 if __name__ == "__main__":  # python -m lmcourse.train ... (and torchrun -m lmcourse.train ...)

@@ -32,6 +32,7 @@ from lmcourse.checkpoint import (
     check_compatible,
     load_checkpoint,
     save_checkpoint,
+    tokenizer_from_checkpoint,
     unwrap,
 )
 from lmcourse.data import get_batch
@@ -153,6 +154,13 @@ class Run:
             raise CheckpointError(f"{self.ckpt_path} was trained on {entry['corpus']!r}, this run "
                                   f"on {self.corpus!r}: resume with the same text, or choose "
                                   "another out_dir to start a new run.")  # fmt: skip
+        saved = tokenizer_from_checkpoint(entry)
+        if None not in (saved, self.tokenizer) and list(saved.chars) != list(self.tokenizer.chars):
+            raise CheckpointError(
+                f"{self.ckpt_path} was trained on other characters ({saved.vocab_size}) than this "
+                f"run's text gives ({self.tokenizer.vocab_size}): its weights would decode the "
+                "wrong ones. Resume with the same text, or choose another out_dir."
+            )
         check_compatible(entry, self.model)
         self.model.load_state_dict(entry["model"])
         self.optimizer.load_state_dict(entry["optimizer"])

@@ -17,6 +17,7 @@ __all__ = [
     "SourceCode",
     "count_params",
     "environment_report",
+    "generator_from_seed",
     "get_device",
     "is_int",
     "is_real",
@@ -45,10 +46,8 @@ def resolve_preset(preset: str, choices: Iterable[str]) -> str:
     whatever its parameters cell says. Either name must be one of ``choices`` (a notebook's
     table of presets, or ``lmcourse.presets.PRESETS``).
 
-    Example::
-
-        >>> resolve_preset("cpu", {"ci": 30, "cpu": 2000})  # with LMCOURSE_PRESET unset
-        'cpu'
+    Example: ``resolve_preset("cpu", {"ci": 30, "cpu": 2000})`` is ``"cpu"``, or ``"ci"``
+    when the environment has ``LMCOURSE_PRESET=ci``.
     """
     choices = list(choices)
     known = ", ".join(repr(name) for name in choices)
@@ -61,6 +60,19 @@ def resolve_preset(preset: str, choices: Iterable[str]) -> str:
         raise ValueError(f"the environment variable LMCOURSE_PRESET must be one of {known}; "
                          f"got {override!r}.")  # fmt: skip
     return override
+
+
+def generator_from_seed(seed: int) -> torch.Generator:
+    """A ``torch.Generator`` seeded with ``seed``; a ValueError in words for a bad seed.
+
+    torch takes seeds that fit in 64 bits: a seed typed into a widget or on the command line
+    with 20 digits would otherwise stop with "Overflow when unpacking long long".
+    """
+    if not is_int(seed):
+        raise ValueError(f"The seed must be a whole number, got {seed!r}.")
+    if not -(2**63) <= seed < 2**63:
+        raise ValueError(f"The seed {seed} is too large: any number of up to 18 digits works.")
+    return torch.Generator().manual_seed(int(seed))
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -76,8 +88,8 @@ def seed_everything(seed: int) -> torch.Generator:
         >>> torch.randint(10, (3,), generator=gen).tolist()
         [4, 9, 3]
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}.")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

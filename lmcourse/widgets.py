@@ -14,9 +14,9 @@ from __future__ import annotations
 import html
 
 import ipywidgets as widgets
-import torch
 
 from lmcourse.ngram import NGramLM
+from lmcourse.utils import generator_from_seed, is_int
 
 __all__ = ["NGramSampler"]
 
@@ -44,6 +44,10 @@ class NGramSampler:
     """
 
     def __init__(self, text: str, max_n: int = 8, prompt: str = "FALSTAFF:\n") -> None:
+        if not isinstance(text, str) or not text:
+            raise ValueError("text must be a non-empty string: the text the models learn from.")
+        if not is_int(max_n) or max_n < 1:
+            raise ValueError(f"max_n must be an integer >= 1, got {max_n!r}.")
         self.text = text
         self._models: dict[tuple[int, str], NGramLM] = {}
         style = {"description_width": "90px"}
@@ -80,7 +84,7 @@ class NGramSampler:
                 f"The prompt has characters the model never saw in training: {unknown}. "
                 "Remove them or change the training text."
             )
-        generator = torch.Generator().manual_seed(self.seed.value)
+        generator = generator_from_seed(self.seed.value)
         tokens = lm.generate(
             self.length.value,
             generator=generator,

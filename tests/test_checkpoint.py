@@ -180,7 +180,9 @@ def test_the_gpu_preset_code_path_runs_on_the_cpu(tmp_path):
 
 
 def test_a_fresh_run_replaces_the_metrics_of_an_older_one(tmp_path):
+    # (an older run that left its metrics but no checkpoint: a checkpoint is never replaced)
     _train(tmp_path)
+    (tmp_path / "ckpt.pt").unlink()
     _train(tmp_path, config=TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}))
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
@@ -295,3 +297,44 @@ def test_resuming_on_another_corpus_names_both(tmp_path):
           tokenizer=TOKENIZER)  # fmt: skip
     for a, b in zip(model.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # the run was complete: resuming loads its last weights
+
+
+def test_a_new_run_never_replaces_a_checkpoint(tmp_path):
+    train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, tokenizer=TOKENIZER)
+    before = (tmp_path / "ckpt.pt").read_bytes(), (tmp_path / "metrics.jsonl").read_text()
+    with pytest.raises(FileExistsError, match=r"ckpt.pt already holds a run: continue it with"):
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, tokenizer=TOKENIZER)
+    after = (tmp_path / "ckpt.pt").read_bytes(), (tmp_path / "metrics.jsonl").read_text()
+    assert after == before  # neither file was touched
+
+
+def test_an_out_dir_that_cannot_hold_a_run_is_refused_before_training(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    with pytest.raises(FileExistsError, match="is a file, not a folder"):
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=a_file)
+    assert a_file.read_text() == "mine"
+    (tmp_path / "run" / "ckpt.pt").mkdir(parents=True)  # a folder where the file would go
+    with pytest.raises(FileExistsError, match="is not a file"):
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path / "run", resume=True)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()  # refused before any step
+
+
+def test_resuming_knows_a_file_by_its_path_and_its_characters(tmp_path, monkeypatch):
+    text = tmp_path / "mid.txt"
+    text.write_text("abc")
+    monkeypatch.chdir(tmp_path)
+    train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir="run", tokenizer=TOKENIZER,
+          corpus="mid.txt")  # fmt: skip
+    assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["corpus"] == str(text)  # absolute
+    longer = TrainConfig(**{**vars(CONFIG), "max_steps": 10})
+    train(_gpt(), TRAIN, VAL, longer, progress=False, out_dir="run", resume=True,
+          tokenizer=TOKENIZER, corpus="./mid.txt")  # the same file, spelt otherwise  # fmt: skip
+    assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 10
+    # the same name, other characters (another folder's mid.txt): the weights would decode the
+    # wrong characters, so the run is refused whatever the corpus is called
+    other = CharTokenizer(list(reversed(TOKENIZER.chars)))
+    longest = TrainConfig(**{**vars(CONFIG), "max_steps": 12})
+    with pytest.raises(CheckpointError, match=r"trained on other characters \(\d+\)"):
+        train(_gpt(), TRAIN, VAL, longest, progress=False, out_dir="run", resume=True,
+              tokenizer=other)  # fmt: skip

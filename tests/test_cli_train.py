@@ -166,10 +166,22 @@ def bad_checkpoints(tmp_path):
         (["sample", "--checkpoint", "{ckpt}", "--temperature", "-0.5"], "--temperature must be"),
         (["sample", "--checkpoint", "{ckpt}", "--max-new-tokens", "-1"], "must be >= 0, got -1"),
         (["sample", "--checkpoint", "{ckpt}", "--prompt", ""], "--prompt is empty"),
+        (["sample", "--checkpoint", "{ckpt}", "--seed", str(10**20)], "--seed must be an integer"),
+        ([*TRAIN, "--out-dir", "{run_dir}"], "ckpt.pt already holds a run: continue it"),
+        ([*TRAIN, "--out-dir", "{corrupt}"], "is a file, not a folder"),
+        ([*TRAIN, "--seed", str(2**64)], "seed must be an integer from 0 to 2**63 - 1"),
+        ([*TRAIN, "--corpus", "{short}"], "the validation part of"),
     ],
 )
 def test_mistakes_exit_2_with_a_one_line_message(argv, expected, trained, bad_checkpoints, capsys):
-    paths = {**bad_checkpoints, "ckpt": trained[0] / "ckpt.pt"}
+    short = bad_checkpoints["empty_dir"].parent / "short.txt"
+    short.write_text("To be, or not to be. " * 14)  # 294 characters: validation has 30
+    paths = {
+        **bad_checkpoints,
+        "ckpt": trained[0] / "ckpt.pt",
+        "run_dir": trained[0],
+        "short": short,
+    }
     argv = [arg.format(**paths) if arg.startswith("{") else arg for arg in argv]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
@@ -177,3 +189,15 @@ def test_mistakes_exit_2_with_a_one_line_message(argv, expected, trained, bad_ch
     err = capsys.readouterr().err
     assert err.startswith(f"lmcourse {argv[0]}: error: ") and expected in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_sample_into_a_closed_pipe_or_interrupted_ends_quietly():
+    # `lmcourse sample ... | head -c 20`: the reader leaves after 20 bytes
+    command = [sys.executable, "-m", "lmcourse", "sample", "--checkpoint", "shakespeare-char",
+               "--max-new-tokens", "3000", "--device", "cpu"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(process.stdout.read(20)) == 20
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141, stderr  # 128 + SIGPIPE
+    assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr

@@ -3,6 +3,7 @@
 import hashlib
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -265,3 +266,14 @@ def test_batch_bad_input(kwargs, message):
 def test_batch_rejects_float_data():
     with pytest.raises(ValueError, match="token ids"):
         get_batch(torch.rand(50), 2, 4)
+
+
+def test_get_batch_takes_numpy_sizes_and_names_a_missing_device():
+    tokens = torch.arange(50)
+    x, y = get_batch(tokens, np.int64(3), np.int32(4), generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (3, 4) and torch.equal(x + 1, y)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got True"):
+        get_batch(tokens, True, 4)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' was asked for but is not available"):
+            get_batch(tokens, 2, 4, device="cuda")

@@ -11,6 +11,7 @@ from torch import nn
 from lmcourse.lm import (
     NGramModule,
     bits_per_token,
+    check_ids,
     eval_mode,
     evaluate,
     generate,
@@ -339,3 +340,56 @@ def test_prompt_ids_name_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message):
         prompt_ids(nn.Linear(1, 1), tokenizer, text)
     assert prompt_ids(nn.Linear(1, 1), tokenizer, "cab").tolist() == [tokenizer.encode("cab")]
+
+
+# --------------------------------------------------------------------------- bad token ids
+
+
+def _models(V=7):
+    from lmcourse.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    return {
+        "GPT": GPT(GPTConfig(vocab_size=V, block_size=8, n_layer=1, n_head=1, n_embd=8)),
+        "MLPLM": MLPLM(MLPConfig(vocab_size=V, context=3, embedding_dim=2, hidden_size=4)),
+        "NeuralBigram": NeuralBigram(V),
+    }
+
+
+@pytest.mark.parametrize("name", ["GPT", "MLPLM", "NeuralBigram"])
+@pytest.mark.parametrize(
+    "idx, message",
+    [
+        (
+            torch.tensor([[1, 7]]),
+            r"idx must be ids in \[0, 7\) \(the model's vocab_size\), got 1..7",
+        ),
+        (torch.tensor([[-1, 2]]), r"idx must be ids in \[0, 7\).*got -1..2"),
+        (torch.tensor([1, 2]), r"idx must be a \(B, T\) torch.long tensor.*\(2,\)"),
+        (torch.tensor([[1.0, 2.0]]), r"idx must be a \(B, T\) torch.long tensor.*torch.float32"),
+        ([[1, 2]], r"idx must be a \(B, T\) tensor of token ids, got list"),
+    ],
+)
+def test_bad_ids_are_named_by_every_model(name, idx, message):
+    # an id equal to V is the MLP's start row and a negative id wraps around in the bigram
+    # table: without the check both would give logits, silently
+    with pytest.raises(ValueError, match=message):
+        _models()[name](idx)
+
+
+@pytest.mark.parametrize("name", ["GPT", "MLPLM", "NeuralBigram"])
+def test_bad_targets_are_named(name):
+    model, idx = _models()[name], torch.tensor([[1, 2, 3]])
+    with pytest.raises(
+        ValueError, match=r"targets must have shape \(1, 3\) \(idx's\), got \(1, 2\)"
+    ):
+        model(idx, torch.tensor([[1, 2]]))
+    with pytest.raises(ValueError, match=r"targets must be ids in \[0, 7\).*got 1..9"):
+        model(idx, torch.tensor([[1, 2, 9]]))
+
+
+def test_check_ids_accepts_int32_and_checks_the_range_only_when_asked():
+    check_ids(torch.tensor([[0, 6]], dtype=torch.int32), 7)
+    check_ids(torch.tensor([[0, 99]]))  # no vocab_size: shape and dtype only
+    with pytest.raises(ValueError, match=r"must be ids in \[0, 7\)"):
+        check_ids(torch.tensor([[0, 99]]), 7)

@@ -48,6 +48,25 @@ def test_no_error_outputs(notebook):
             assert "Error displaying widget" not in str(output.get("data", ""))
 
 
+def test_no_warnings_in_outputs(notebook):
+    # a warning in a committed output is noise for the reader, or a problem nobody looked at
+    _, nb = notebook
+    for cell in code_cells(nb):
+        for output in cell.outputs:
+            text = output.get("text", "") if output.output_type == "stream" else ""
+            assert not re.search(r"\w+Warning: ", text), text[:300]
+
+
+def test_every_cell_has_its_own_id(notebook):
+    # nbformat 4.5 wants an id per cell: without one, papermill (lmcourse run) and nbformat
+    # print a MissingIDFieldWarning (read as JSON: nbformat.read would add ids silently)
+    path, _ = notebook
+    import json
+
+    ids = [cell.get("id") for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
+    assert None not in ids and len(set(ids)) == len(ids)
+
+
 def test_executed_top_to_bottom_in_one_run(notebook):
     _, nb = notebook
     counts = [cell.execution_count for cell in code_cells(nb)]

@@ -108,3 +108,14 @@ def test_load_model_names_what_is_wrong(tmp_path, own_run):
     torch.save(entry, tmp_path / "misfit.pt")
     with pytest.raises(CheckpointError, match="do not fit its model config"):
         load_model(str(tmp_path / "misfit.pt"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_missing_device_is_named():
+    for load in (load_pretrained, lambda name, device: load_model(name, device)):
+        with pytest.raises(ValueError, match="'cuda' was asked for but is not available"):
+            load("shakespeare-char", device="cuda")
+    with pytest.raises(ValueError, match="Unknown device 'gpu'"):
+        load_model("shakespeare-char", device="gpu")
+    with pytest.raises(TypeError, match="source must be a shipped name, a checkpoint file or a"):
+        load_model(None)

@@ -135,3 +135,19 @@ def test_resolve_preset_names_a_bad_environment_variable(monkeypatch):
     monkeypatch.setenv("LMCOURSE_PRESET", "fast")
     with pytest.raises(ValueError, match=r"LMCOURSE_PRESET must be one of 'ci', 'cpu'; got 'fast'"):
         resolve_preset("cpu", {"ci": 1, "cpu": 2})
+
+
+def test_generator_from_seed_names_a_seed_torch_cannot_take():
+    from lmcourse.utils import generator_from_seed
+
+    assert torch.equal(
+        torch.rand(3, generator=generator_from_seed(7)),
+        torch.rand(3, generator=torch.Generator().manual_seed(7)),
+    )
+    generator_from_seed(np.int64(2**62))  # numpy integers and 18 digits work
+    with pytest.raises(ValueError, match="is too large: any number of up to 18 digits"):
+        generator_from_seed(10**20)
+    with pytest.raises(ValueError, match="must be a whole number"):
+        generator_from_seed(1.5)
+    with pytest.raises(ValueError, match="seed must be an integer from 0 to 2"):
+        seed_everything(2**64)

@@ -250,3 +250,24 @@ def test_the_gpt_widgets_are_importable_from_lmcourse_widgets_too():
         explorers.AttentionExplorer,
         explorers.NextTokenExplorer,
     )
+
+
+def test_constructor_arguments_are_checked_in_words(gpt):
+    with pytest.raises(ValueError, match="every must be an integer >= 1, got 0"):
+        SamplingPlayground(*gpt, every=0)
+    with pytest.raises(ValueError, match="dpi must be an integer >= 1, got 0"):
+        AttentionExplorer(*gpt, dpi=0)
+    with pytest.raises(ValueError, match="top must be an integer >= 1, got -2"):
+        NextTokenExplorer(*gpt, top=-2)
+    with pytest.raises(ValueError, match="max_n must be an integer >= 1, got 0"):
+        NGramSampler(TEXT, max_n=0)
+    with pytest.raises(ValueError, match="text must be a non-empty string"):
+        NGramSampler("")
+
+
+def test_a_seed_too_large_for_torch_is_reported_inline(sampler):
+    sampler.seed.value = 10**20
+    before = sampler.output.value
+    sampler.button.click()
+    assert "too large" in sampler.status.value and sampler.output.value == before
+    sampler.seed.value = 0

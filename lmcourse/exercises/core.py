@@ -314,12 +314,8 @@ def describe(name: str) -> Text:
 
 
 def _example(solution: Callable[..., Any], args: tuple[Any, ...], expected: Any) -> str:
-    """The example call, indented; arguments whose repr spans lines are named first::
-
-    x = tensor([[1., 2.],
-                [3., 4.]])
-    >>> double(x)
-    tensor(...)
+    """The example call, indented by four spaces: first ``name = repr`` for each argument
+    whose repr spans lines (a tensor), then the call with those names, then the expected value.
     """
     reprs = [repr(arg) for arg in args]
     names = _parameter_names(solution, len(args))
