@@ -69,6 +69,15 @@ def _choices(declared: dict) -> list[str]:
     return re.findall(r'"([^"\s]+)"', declared.get("help") or "")
 
 
+#: Parameters that name a file or a folder (a corpus name or a shipped model's name also works).
+_PATH_PARAMETERS = ("corpus", "checkpoint")
+
+
+def _looks_like_a_path(path: Path) -> bool:
+    """``runs/x/ckpt.pt`` or ``my.txt``, not a name such as ``tiny-shakespeare``."""
+    return len(path.parts) > 1 or path.suffix != ""
+
+
 def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dict:
     """The parameters to inject: ``-p`` values, then ``--preset`` and ``--device``, checked."""
     params = {}
@@ -83,6 +92,10 @@ def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dic
         path = Path(params[name]) if isinstance(params[name], str) else None
         if path is not None and not path.is_absolute() and path.exists():
             params[name] = str(path.resolve())  # the kernel runs in notebooks/, not here
+        elif name in _PATH_PARAMETERS and path is not None and _looks_like_a_path(path):
+            if not path.exists() and not (_notebooks_dir() / path).exists():
+                _fail("run", f"-p {name} {raw}: no such file or folder, neither here "
+                             f"({Path.cwd()}) nor in {_notebooks_dir()}.")  # fmt: skip
     for name in ("preset", "device"):
         value = getattr(args, name)
         if value is None:

@@ -272,3 +272,17 @@ def test_run_makes_paths_from_the_users_folder_absolute(fake_papermill, tmp_path
     assert first["corpus"] == str(tmp_path / "my.txt")
     assert second["checkpoint"] == str(tmp_path / "runs" / "08")
     assert third["corpus"] == "shakespeare"  # a corpus name, no file of that name: kept
+
+
+def test_run_names_a_path_that_is_nowhere(fake_papermill, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "09", "-p", "checkpoint", "nope/ckpt.pt", "--out-dir", "out"])
+    assert stop.value.code == 2 and fake_papermill == []  # no kernel was started
+    err = capsys.readouterr().err
+    assert "-p checkpoint nope/ckpt.pt: no such file or folder, neither here" in err
+    assert str(tmp_path) in err and "notebooks" in err
+    # a name (no folder, no suffix) is the notebook's to judge: a shipped model, a corpus
+    assert main(["run", "09", "-p", "checkpoint", "shakespeare-char", "--out-dir", "out"]) == 0
+    # a path that exists from notebooks/ (where the kernel runs) is left to the kernel
+    assert main(["run", "01", "-p", "corpus", "00_welcome.ipynb", "--out-dir", "out"]) == 0
