@@ -113,10 +113,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         entry = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # damaged bytes can make the unpickler fail in any way
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        detail = type(error).__name__ + (f": {first_line}" if first_line else "")
         raise CheckpointError(
             f"'{path}' is not a readable checkpoint: it is truncated or corrupt (a copy cut short,"
-            f" a failed download?), or not written by torch.save. ({first_line})"
+            f" a failed download?), or not written by torch.save. (torch.load: {detail})"
         ) from None
     if not isinstance(entry, dict) or entry.get("format") != FORMAT:
         found = entry.get("format") if isinstance(entry, dict) else type(entry).__name__

@@ -97,6 +97,12 @@ def _train(args: argparse.Namespace) -> int:
                                       **overrides)  # fmt: skip
         except (ValueError, FileNotFoundError, FileExistsError) as error:  # CheckpointError too
             _fail("train", str(error))
+        except RuntimeError as error:  # torch's out-of-memory errors are RuntimeErrors
+            needed = _out_of_memory(error)
+            if needed is None:
+                raise
+            _fail("train", f"out of memory{needed}: lower --batch-size, or the model's size "
+                           "(--n-embd, --n-layer).")  # fmt: skip
         except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
             again = " ".join(sys.argv[1:]) + ("" if args.resume else " --resume")
             print(f"lmcourse train: {stop.signal_name}: stopped after step {stop.step} of "
@@ -108,6 +114,17 @@ def _train(args: argparse.Namespace) -> int:
     finally:
         distributed.teardown()
     return 0
+
+
+def _out_of_memory(error: RuntimeError) -> str | None:
+    """None unless ``error`` is torch running out of memory; else " (N GB asked for)" or ""."""
+    import re
+
+    text = str(error)
+    if type(error).__name__ != "OutOfMemoryError" and "can't allocate memory" not in text:
+        return None
+    asked = re.search(r"allocate (\d+) bytes", text)
+    return f" ({int(asked[1]) / 1e9:.1f} GB asked for)" if asked else ""
 
 
 def _report_training(history, out_dir: Path) -> None:

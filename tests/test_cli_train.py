@@ -201,3 +201,26 @@ def test_sample_into_a_closed_pipe_or_interrupted_ends_quietly():
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 141, stderr  # 128 + SIGPIPE
     assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr
+
+
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
+    import lmcourse.presets
+
+    def too_big(*args, **kwargs):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] data. DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 25600000000 bytes. Error code 12"
+        )
+
+    monkeypatch.setattr(lmcourse.presets, "train_gpt", too_big)
+    with pytest.raises(SystemExit) as stop:
+        main([*TRAIN, "--batch-size", "100000000"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "lmcourse train: error: out of memory (25.6 GB asked for): lower --batch-size, or the "
+        "model's size (--n-embd, --n-layer)."
+    )
+    monkeypatch.setattr(lmcourse.presets, "train_gpt", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # any other failure is not dressed up as one
+        main([*TRAIN])
