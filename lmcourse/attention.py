@@ -174,6 +174,9 @@ class LearnedPositions(nn.Module):
             )
         return self.weight[start : start + T]  # (T, C)
 
+    def extra_repr(self) -> str:
+        return "block_size={}, C={}".format(*self.weight.shape)
+
 
 class KVCache:
     """The keys and values of the tokens seen so far, in every layer: (B, H, S, D) each.

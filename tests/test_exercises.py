@@ -483,6 +483,17 @@ def test_describe_names_multi_line_arguments_and_shows_annotations_of_lazy_impor
     assert example[-1].startswith("    tensor([[")
 
 
+def test_describe_shows_the_weights_of_module_arguments():
+    # `fixed_embed(Embedding(5, 4), LearnedPositions(...), idx)` alone could not be reproduced
+    text = describe("07.fixed_embed")
+    assert "    token_embedding = Embedding(5, 4)\n    token_embedding.weight = tensor([[" in text
+    assert "    positions = LearnedPositions(block_size=6, C=4)\n" in text
+    assert "    >>> fixed_embed(token_embedding, positions, idx)" in text
+    token_embedding, positions, idx = get("07.fixed_embed").case_list()[0]
+    first_row = repr(token_embedding.weight.detach()).splitlines()[0]
+    assert f"token_embedding.weight = {first_row}" in text
+
+
 # --------------------------------------------------------------------------- registry
 
 

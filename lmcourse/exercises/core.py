@@ -319,10 +319,16 @@ def _example(solution: Callable[..., Any], args: tuple[Any, ...], expected: Any)
     """
     reprs = [repr(arg) for arg in args]
     names = _parameter_names(solution, len(args))
+    # a module's repr hides its weights: they are shown too
+    weights = [dict(getattr(arg, "named_parameters", dict)()) for arg in args]
     lines = []
-    if names and any("\n" in text for text in reprs):
-        for i, (name, text) in enumerate(zip(names, reprs)):
+    if names and (any("\n" in text for text in reprs) or any(weights)):
+        for i, (name, text) in enumerate(zip(names or [], reprs)):
             lines.append(f"{name} = " + text.replace("\n", "\n" + " " * (len(name) + 3)))
+            for key, value in weights[i].items():
+                left = f"{name}.{key} = "
+                shown = repr(value.detach()).replace("\n", "\n" + " " * len(left))
+                lines.append(left + shown)
             reprs[i] = name
     lines.append(f">>> {solution.__name__}({', '.join(reprs)})")
     lines.append(repr(expected))
