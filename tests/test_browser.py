@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -370,5 +371,22 @@ def test_notebook_runs_and_draws_in_the_browser(jupyterlab, browser, name):
     image.wait_for(timeout=30_000)
     assert image.evaluate("img => img.naturalWidth") > 100
     screenshot(page, name.replace(".ipynb", ".png"))
+    if name.startswith("08_"):
+        check_live_loss_plot(page, outputs)
     shut_down_kernel(page)
     page.close()
+
+
+def check_live_loss_plot(page, outputs) -> None:
+    """Notebook 08's training cell: one loss plot, redrawn in place, and the summary line."""
+    sources = page.evaluate(
+        """window.jupyterapp.shell.currentWidget.content.widgets
+            .filter(cell => cell.model.type === 'code')
+            .map(cell => cell.model.sharedModel.source)"""
+    )
+    index = next(i for i, source in enumerate(sources) if "LiveLossPlot(" in source)
+    cell = outputs[index]
+    images = [o for o in cell if "image/png" in o.get("data", {})]
+    assert len(images) == 1, "each evaluation must redraw the same plot, not add one"
+    text = "".join(o.get("text", "") for o in cell)
+    assert re.search(r"\d+ steps in \d+ s \([\d,]+ tokens/s\); loss: train [\d.]+", text), text
