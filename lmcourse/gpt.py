@@ -316,6 +316,13 @@ class GPT(nn.Module):
             )
         if abs(hf_config.layer_norm_epsilon - 1e-5) > 1e-12:
             raise ValueError(f"GPT uses LayerNorm eps 1e-5, not {hf_config.layer_norm_epsilon}.")
+        for name, ours in (("tie_word_embeddings", True), ("scale_attn_weights", True),
+                           ("scale_attn_by_inverse_layer_idx", False),
+                           ("reorder_and_upcast_attn", False)):  # fmt: skip
+            if getattr(hf_config, name, ours) != ours:  # GPT has no such switch: refuse
+                raise ValueError(f"GPT cannot hold a GPT-2 with {name}={not ours}.")
+        if getattr(hf_config, "n_inner", None) not in (None, 4 * hf_config.n_embd):
+            raise ValueError(f"GPT's MLP is 4·n_embd wide, this GPT-2's {hf_config.n_inner}.")
         config = GPTConfig(
             vocab_size=hf_config.vocab_size,
             block_size=hf_config.n_positions,

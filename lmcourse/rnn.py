@@ -137,6 +137,8 @@ class LSTMCell(_Recurrent):
         return o * torch.tanh(c), c
 
     def _state(self, state: State | None, x: Tensor, shape: tuple) -> State:
+        if state is not None and (not isinstance(state, tuple | list) or len(state) != 2):
+            raise ValueError("an LSTM's state is a pair (h, c), the output and the memory.")
         h, c = (None, None) if state is None else state
         return _Recurrent._state(self, h, x, shape), _Recurrent._state(self, c, x, shape, "c")
 

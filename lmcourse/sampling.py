@@ -135,6 +135,8 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     _check_logits(logits)
     if not is_real(p) or not 0 < p <= 1:
         raise ValueError(f"top_p must be a number in (0, 1], got {p!r}.")
+    if p == 1:  # every token (a float32 running sum can reach 1 before the tail ends)
+        return logits
     probs = torch.softmax(logits.float(), dim=-1)  # (..., V)
     sorted_probs, _ = torch.sort(probs, dim=-1, descending=True)  # (..., V)
     mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # (..., V)

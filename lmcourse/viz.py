@@ -343,8 +343,12 @@ def principal_components(vectors, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"vectors must be an (N, C) matrix with N >= 2, got shape {X.shape}.")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(X.shape):
         raise ValueError(f"k must be an integer from 1 to {min(X.shape)}, got {k!r}.")
+    if not np.isfinite(X).all():
+        raise ValueError("vectors must be finite numbers: they hold NaN or infinity.")
     centred = X - X.mean(axis=0)
     _, S, Vt = np.linalg.svd(centred, full_matrices=False)
+    if not (S**2).sum() > 0:
+        raise ValueError("the vectors are all equal: there is no direction of variance to show.")
     return centred @ Vt[:k].T, S[:k] ** 2 / (S**2).sum()
 
 

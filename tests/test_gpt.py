@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -339,3 +340,23 @@ def test_flops_per_token_equals_pytorchs_flop_counter(bias):
     no_matmul = sum(p.numel() for name, p in model.named_parameters()
                     if ".ln_" in name or name.endswith("bias"))  # fmt: skip
     assert counter.get_total_flops() == B * T * (flops_per_token(config) - 6 * no_matmul)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"tie_word_embeddings": False}, "tie_word_embeddings=False"),
+        ({"scale_attn_weights": False}, "scale_attn_weights=False"),
+        ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx=True"),
+        ({"reorder_and_upcast_attn": True}, "reorder_and_upcast_attn=True"),
+        ({"n_inner": 16}, "this GPT-2's 16"),
+    ],
+)
+def test_from_hf_gpt2_refuses_what_gpt_cannot_hold(setting, message):
+    # each of these used to load without a word and give other logits (or a bare copy error)
+    import transformers
+
+    config = transformers.GPT2Config(vocab_size=20, n_positions=8, n_layer=1, n_head=2, n_embd=8,
+                                     **setting)  # fmt: skip
+    with pytest.raises(ValueError, match=re.escape(message)):
+        GPT.from_hf_gpt2(GPT2LMHeadModel(config))

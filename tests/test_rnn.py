@@ -415,3 +415,9 @@ def test_generate_uses_the_course_decoding_rule():
         lm.generate(idx, 2, top_p=1.5)
     with pytest.raises(ValueError, match="top_k must be an integer >= 1"):
         lm.generate(idx, 2, top_k=0)
+
+
+def test_an_lstm_given_one_tensor_as_its_state_asks_for_the_pair():
+    lstm = LSTM(3, 4)
+    with pytest.raises(ValueError, match=r"an LSTM's state is a pair \(h, c\)"):
+        lstm(torch.randn(2, 5, 3), torch.randn(1, 2, 4))

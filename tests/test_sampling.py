@@ -343,3 +343,10 @@ def test_numpy_numbers_pass_every_check():
     token = choose_next(logits, np.float64(0.5), top_k=np.int64(2), top_p=np.float32(0.9))
     assert token.item() in (0, 1)
     assert sample_from_probs(torch.tensor([0.0, 1.0, 0.0]), np.float32(1.0)) == 1  # a tensor too
+
+
+def test_top_p_of_1_keeps_every_token_even_a_tail_below_float32s_rounding():
+    logits = torch.tensor([0.0, -20.0, -20.0, -20.0])  # the tail: 2e-9 each, 1 - sum rounds to 0
+    assert torch.equal(top_p_filter(logits, 1.0), logits)
+    wide = torch.randn(50257, generator=torch.Generator().manual_seed(0)) * 3
+    assert torch.isfinite(top_p_filter(wide, 1.0)).all()

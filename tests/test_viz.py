@@ -258,3 +258,10 @@ def test_plot_embeddings_rows_select_the_tokens_to_show():
         plot_embeddings(weight, "abc")
     with pytest.raises(ValueError, match="rows must be token ids from 0 to 4"):
         plot_embeddings(weight, "abcde", rows=[5])
+
+
+def test_principal_components_of_equal_or_broken_vectors_are_refused():
+    with pytest.raises(ValueError, match="the vectors are all equal"):
+        principal_components(np.ones((4, 3)), k=1)
+    with pytest.raises(ValueError, match="finite numbers"):
+        principal_components(np.array([[1.0, np.nan], [0.0, 1.0]]))
