@@ -67,8 +67,7 @@ def sample_from_probs(
 def entropy_bits(probs: torch.Tensor) -> float:
     """The entropy of a next-token distribution in bits: H(P) = -Σ p log2 p, with 0 · log 0 = 0.
 
-    0 bits: the next token is certain; log2 V bits: all V tokens are equally likely. Sampling
-    at temperature T changes it (lower T, lower entropy); greedy decoding ignores it.
+    0 bits: the next token is certain; log2 V bits: all V tokens are equally likely.
 
     Example::
 
