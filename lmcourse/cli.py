@@ -88,6 +88,9 @@ def _train(args: argparse.Namespace) -> int:
         device = distributed.setup(args.device)  # under torchrun: join the process group
         if device is not None:
             overrides["device"] = device
+        if args.preset == "gpu" and _device_kind(overrides.get("device")) == "cpu":
+            print("lmcourse train: note: the gpu preset on a CPU takes seconds a step and hours "
+                  "in all; --preset cpu is the recipe for a CPU.", file=sys.stderr)  # fmt: skip
         if args.resume and not (out_dir / "ckpt.pt").exists() and distributed.is_main_process():
             print(f"lmcourse train: note: no checkpoint at {out_dir / 'ckpt.pt'} to resume "
                   "from; starting a new run.", file=sys.stderr)  # fmt: skip
@@ -116,6 +119,16 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device_kind(device: str | None) -> str | None:
+    """ "cpu", "cuda" or "mps": where training would run; None if ``device`` is not available."""
+    from lmcourse.utils import get_device
+
+    try:
+        return get_device(device).type
+    except ValueError:  # train_gpt says so, in its own words
+        return None
+
+
 def _out_of_memory(error: RuntimeError) -> str | None:
     """None unless ``error`` is torch running out of memory; else " (N GB asked for)" or ""."""
     import re
@@ -133,7 +146,8 @@ def _report_training(history, out_dir: Path) -> None:
 
     loss, step = history.val_loss[-1], history.steps[-1]
     bits = loss / math.log(2)  # 1 nat = 1 / ln 2 bits
-    print(f"validation loss  {loss:.4f} nats/char = {bits:.4f} bits/char (step {step})")
+    print(f"validation loss  {loss:.4f} nats/char = {bits:.4f} bits/char (step {step}; an "
+          "estimate on eval_batches random windows, not the whole split)")  # fmt: skip
     step_ms = statistics.median(history.step_ms)  # the figure nanoGPT prints per iteration
     print(f"speed            {history.tokens_per_second:,.0f} tokens/s; median step "
           f"{step_ms:.1f} ms; {history.seconds:.0f} s in all, evaluation included")  # fmt: skip
@@ -236,7 +250,9 @@ def _add_train(commands) -> None:
     for flag, kind in (("--max-steps", int), ("--batch-size", int), ("--learning-rate", float),
                        ("--eval-interval", int), ("--seed", int), ("--n-layer", int),
                        ("--n-head", int), ("--n-embd", int), ("--dropout", float)):  # fmt: skip
-        add(flag, type=kind, metavar="N" if kind is int else "X", help="(default: the preset's)")
+        per_process = "; per process under torchrun" if flag == "--batch-size" else ""
+        add(flag, type=kind, metavar="N" if kind is int else "X",
+            help=f"(default: the preset's{per_process})")  # fmt: skip
     add("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
     add("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)

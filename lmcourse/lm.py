@@ -1,6 +1,6 @@
 """What every language model of the course shares: the loss, evaluation, sampling, n-gram adapter.
 
-Every neural LM has one interface (STYLE.md §3)::
+Every neural LM has one interface::
 
     logits, loss = model(idx, targets)      # idx, targets: (B, T) long; logits: (B, T, V)
 

@@ -211,8 +211,8 @@ def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespac
     finally:
         if saved is not None:
             os.environ["LMCOURSE_PRESET"] = saved
-    print(f"lmcourse run: {notebook.name} {problem}; the executed notebook, up to there, is "
-          f"{output}", file=sys.stderr)  # fmt: skip
+    print(f"lmcourse run: {notebook.name} {problem.rstrip('.')}; the executed notebook, up to "
+          f"there, is {output}", file=sys.stderr)  # fmt: skip
     return status
 
 

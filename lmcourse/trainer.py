@@ -18,6 +18,7 @@ import contextlib
 import json
 import signal
 import statistics
+import sys
 import threading
 import time
 import warnings
@@ -94,6 +95,9 @@ class _StopAfterStep:
     def _handle(self, number: int, frame) -> None:
         self.signal = signal.Signals(number).name
         self._restore()
+        print(f"\n{self.signal}: the training stops after the step in progress (an evaluation "
+              "can take a while) and saves it; a second signal stops at once.", file=sys.stderr,
+              flush=True)  # fmt: skip
 
     def _restore(self) -> None:
         for number, handler in self.previous.items():

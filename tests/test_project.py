@@ -205,3 +205,12 @@ def test_readme_kv_cache_speed_ups_are_the_medians_of_the_runs_in_docs_results()
 
     assert f"| {summary(columns[0])} / {summary(columns[1])} |" in README
     assert f"| KV cache: one token at the full context of 128 | {summary(columns[2])} |" in README
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://", "#")):
+                continue
+            path = (doc.parent / target.split("#")[0]).resolve()
+            assert path.exists(), f"{doc.name} links to {target}, which does not exist"
