@@ -79,6 +79,8 @@ def _to_id_list(ids: Iterable[int], vocab_size: int) -> list[int]:
     out = []  # otherwise convert one by one (numpy ints in a list) and name the first bad id
     for pos, i in enumerate(ids):
         try:
+            if isinstance(i, bool):  # True is not the id 1
+                raise TypeError
             i = operator.index(i)  # accepts int, numpy and torch integers; refuses 1.0 and "1"
         except TypeError:
             raise ValueError(f"Id {i!r} at position {pos} is not an integer.") from None

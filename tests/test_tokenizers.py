@@ -386,3 +386,12 @@ def test_word_save_load_round_trip(tmp_path):
         assert loaded.decode(loaded.encode(text)) == tok.decode(tok.encode(text))
     assert WordTokenizer.from_text(text) != WordTokenizer.from_text(text, lowercase=True)
     assert WordTokenizer.from_text(text) != CharTokenizer.from_text(text)
+
+
+def test_decode_refuses_booleans_as_ids():
+    tok = CharTokenizer("ab")
+    with pytest.raises(ValueError, match="Id True at position 0 is not an integer"):
+        tok.decode([True])
+    with pytest.raises(ValueError, match="is not an integer"):
+        tok.decode(torch.tensor([False, True]))
+    assert tok.decode(torch.tensor([1, 0])) == "ba"
