@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lmcourse.lm import lm_loss
+from lmcourse.lm import check_ids, lm_loss  # lm_loss checks targets
 from lmcourse.sampling import _check_generate_args, choose_next
 
 CELLS = ("rnn", "lstm", "gru")
@@ -344,7 +344,7 @@ class RecurrentLM(nn.Module):
 
     def forward_with_state(self, idx: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Logits (B, T, V) and the state after the last token, to continue from there."""
-        self._check_ids(idx, "idx")
+        check_ids(idx, self.config.vocab_size)
         x = self.embedding(idx)  # (B, T, C)
         h, state = self.rnn(x, state)  # (B, T, H); state (L, B, H) or a pair of them
         return self.head(self.dropout(h)), state  # (B, T, V)
@@ -354,8 +354,6 @@ class RecurrentLM(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         """``(logits, loss)``: loss is the mean cross-entropy over the B*T positions, or None."""
         logits, _ = self.forward_with_state(idx, state)  # (B, T, V)
-        if targets is not None:
-            self._check_ids(targets, "targets", shape=tuple(idx.shape))
         loss = None if targets is None else lm_loss(logits, targets)
         return logits, loss
 
@@ -376,7 +374,7 @@ class RecurrentLM(nn.Module):
         step). Each token is chosen by ``lmcourse.sampling.choose_next``, the rule every model
         of the course uses: temperature (0 = greedy), then top-k, then top-p. Dropout acts in
         training mode: call ``model.eval()`` first."""
-        self._check_ids(idx, "idx")
+        check_ids(idx, self.config.vocab_size)
         _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, None)
         tokens = [idx]
         logits, state = self.forward_with_state(idx)  # the prompt, once: (B, T, V)
@@ -385,13 +383,3 @@ class RecurrentLM(nn.Module):
                 logits, state = self.forward_with_state(tokens[-1], state)  # (B, 1, V)
             tokens.append(choose_next(logits[:, -1], temperature, top_k, top_p, generator))
         return torch.cat(tokens, dim=1)  # (B, T + N)
-
-    def _check_ids(self, ids: Tensor, name: str, shape: tuple | None = None) -> None:
-        """ValueError unless ``ids`` is a (B, T) long tensor (of ``shape``), ids in [0, V)."""
-        dtype, size = (ids.dtype, tuple(ids.shape)) if isinstance(ids, Tensor) else (type(ids), ())
-        if dtype != torch.long or len(size) != 2 or 0 in size or shape not in (None, size):
-            want = f"shape {shape}" if shape else "shape (B, T) with B, T >= 1"
-            raise ValueError(f"{name} must be a torch.long tensor of {want}, got {dtype} {size}.")
-        V, low, high = self.config.vocab_size, int(ids.min()), int(ids.max())
-        if low < 0 or high >= V:
-            raise ValueError(f"{name} must be ids in [0, {V}) (V = vocab_size), got {low}..{high}.")

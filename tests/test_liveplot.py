@@ -6,7 +6,6 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-import lmcourse.liveplot as liveplot
 from lmcourse.data import train_val_split
 from lmcourse.liveplot import LiveLossPlot
 from lmcourse.mlp import NeuralBigram
@@ -98,4 +97,3 @@ def test_outside_ipython_it_draws_nothing(capsys):
     plot(History(steps=[0], train_loss=[4.0], val_loss=[4.1]))
     assert plot.draws == 0 and plot.handle is None
     assert capsys.readouterr().out == ""
-    assert liveplot.__all__ == ["LiveLossPlot"]

@@ -349,12 +349,15 @@ def test_bad_config_names_the_field_and_value(field, value):
 @pytest.mark.parametrize(
     "idx, message",
     [
-        (torch.zeros(2, 3), r"idx must be a torch.long tensor of shape \(B, T\)"),
+        (torch.zeros(2, 3), r"idx must be a \(B, T\) torch.long tensor of token ids"),
         (torch.zeros(3, dtype=torch.long), r"idx must .* got torch.int64 \(3,\)"),
         (torch.zeros(2, 0, dtype=torch.long), r"with B, T >= 1"),
-        (torch.tensor([[0, 7]]), r"idx must be ids in \[0, 7\) \(V = vocab_size\), got 0..7"),
+        (
+            torch.tensor([[0, 7]]),
+            r"idx must be ids in \[0, 7\) \(the model's vocab_size\), got 0..7",
+        ),
         (torch.tensor([[-1, 2]]), r"idx must be ids in \[0, 7\)"),
-        ([[0, 1]], r"idx must be a torch.long tensor"),
+        ([[0, 1]], r"idx must be a \(B, T\) tensor of token ids, got list"),
     ],
 )
 def test_bad_idx_is_a_clear_value_error(idx, message):
@@ -367,7 +370,7 @@ def test_bad_idx_is_a_clear_value_error(idx, message):
 
 def test_bad_targets_generate_arguments_and_states():
     lm, idx = tiny_lm(), random_ids(2, 3)
-    with pytest.raises(ValueError, match=r"targets must be a torch.long tensor of shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"targets must have shape \(2, 3\) \(idx's\)"):
         lm(idx, targets=random_ids(2, 4))
     with pytest.raises(ValueError, match=r"targets must be ids in \[0, 7\)"):
         lm(idx, targets=idx + 5)
