@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -34,6 +35,7 @@ __all__ = [
     "load_checkpoint",
     "model_from_checkpoint",
     "save_checkpoint",
+    "set_aside_run",
     "tokenizer_from_checkpoint",
     "unwrap",
 ]
@@ -177,3 +179,29 @@ def tokenizer_from_checkpoint(entry: dict) -> CharTokenizer | None:
     if data.get("type") != "char":
         raise CheckpointError(f"Unknown tokenizer type {data.get('type')!r} in the checkpoint.")
     return CharTokenizer(data["chars"], unk=data["unk"])
+
+
+def set_aside_run(out_dir: str | os.PathLike) -> Path | None:
+    """Move an earlier run's ``ckpt.pt`` and ``metrics.jsonl`` out of ``out_dir``, losing nothing.
+
+    A fresh run in a folder that holds one (notebook 08 run again without ``resume``) would
+    replace its checkpoint. Instead its files go to a sibling folder named after the time of its
+    last write, ``<out_dir>-YYYYmmdd-HHMMSS`` (``runs/08_train_gpt-20261129-101500/``), where
+    notebooks 09 and 10 and ``lmcourse sample`` can still load it.
+
+    Returns:
+        that folder, or None when ``out_dir`` holds neither file.
+    """
+    out_dir = Path(out_dir).resolve()
+    files = [out_dir / name for name in ("ckpt.pt", "metrics.jsonl") if (out_dir / name).is_file()]
+    if not files:
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(f.stat().st_mtime for f in files)))
+    kept, n = out_dir.with_name(f"{out_dir.name}-{stamp}"), 1
+    while kept.exists():  # two runs in one second: -2, -3, ...
+        n += 1
+        kept = out_dir.with_name(f"{out_dir.name}-{stamp}-{n}")
+    kept.mkdir()
+    for path in files:
+        os.replace(path, kept / path.name)  # a rename: same file system, nothing copied
+    return kept

@@ -174,6 +174,8 @@ def lr_at(step: int, config: TrainConfig) -> float:
         >>> [round(lr_at(s, config), 6) for s in (1, 10, 60, 110)]
         [0.0001, 0.001, 0.00055, 0.0001]
     """
+    if not is_int(step) or step < 1:
+        raise ValueError(f"steps count from 1 (the first update); got step {step!r}.")
     lr, W = config.learning_rate, config.warmup_steps
     if step <= W:
         return lr * step / W

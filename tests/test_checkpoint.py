@@ -16,6 +16,7 @@ from lmcourse.checkpoint import (
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
+    set_aside_run,
     tokenizer_from_checkpoint,
 )
 from lmcourse.data import train_val_split
@@ -93,6 +94,24 @@ def test_a_checkpoint_rebuilds_model_and_tokenizer(tmp_path):
     assert tokenizer == TOKENIZER
     idx = torch.tensor([TOKENIZER.encode("To be, or")])
     torch.testing.assert_close(rebuilt(idx)[0], model.eval()(idx)[0], rtol=0, atol=0)
+
+
+def test_a_fresh_run_in_a_used_folder_keeps_the_earlier_run(tmp_path):
+    run_dir = tmp_path / "run"
+    first, _ = _train(run_dir)
+    earlier = [(run_dir / name).read_bytes() for name in ("ckpt.pt", "metrics.jsonl")]
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        _train(run_dir)
+    kept = set_aside_run(run_dir)
+    assert kept.parent == run_dir.resolve().parent and kept.name.startswith("run-20")
+    assert [(kept / name).read_bytes() for name in ("ckpt.pt", "metrics.jsonl")] == earlier
+    assert not (run_dir / "ckpt.pt").exists() and not (run_dir / "metrics.jsonl").exists()
+    _train(run_dir)  # the folder is free again
+    again = set_aside_run(run_dir)  # within the same second: another name, nothing replaced
+    assert again != kept and (again / "ckpt.pt").is_file() and (kept / "ckpt.pt").is_file()
+    rebuilt = model_from_checkpoint(load_checkpoint(kept / "ckpt.pt"))
+    assert all(torch.equal(x, y) for x, y in zip(rebuilt.parameters(), first.parameters()))
+    assert set_aside_run(run_dir) is None and set_aside_run(tmp_path / "never") is None
 
 
 def test_resuming_into_another_config_lists_the_fields_that_differ(tmp_path):

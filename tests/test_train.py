@@ -283,3 +283,15 @@ def test_lr_at_equals_hugging_faces_schedules(min_lr):
     multiplier = schedule.lr_lambdas[0]
     for step in range(1, config.max_steps + 1):
         assert lr_at(step, config) == pytest.approx(config.learning_rate * multiplier(step))
+
+
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_lr_at_refuses_steps_before_the_first(warmup):
+    config = TrainConfig(max_steps=100, learning_rate=1e-3, min_lr=1e-4, warmup_steps=warmup)
+    for step in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"steps count from 1 .*got step {step!r}"):
+            lr_at(step, config)
+    # without warmup the first step is at the peak, and the cosine ends at min_lr
+    if warmup == 0:
+        assert lr_at(1, config) == pytest.approx(1e-3, rel=1e-3)
+        assert lr_at(100, config) == pytest.approx(1e-4)
