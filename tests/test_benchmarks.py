@@ -212,3 +212,25 @@ def test_train_gpt_names_what_is_wrong_with_a_nanogpt_folder(tmp_path):
     assert "nanoGPT's train.py failed" in result.stderr
     assert "Unknown config key: eval_iters" in result.stderr
     assert "Traceback" not in result.stderr.split("its output ended with")[0]
+
+
+def test_profile_step_prints_where_a_step_goes():
+    out = run("profile_step.py", "--preset", "ci", "--steps", "3", "--warmup", "1",
+              "--threads", "1", "--top", "40")  # fmt: skip
+    summary = re.search(r"one step: ([\d.]+) ms; matrix products: ([\d.]+) GFLOP a step", out)
+    assert summary and float(summary[1]) > 0 and float(summary[2]) > 0, out
+    rows = table_rows(out, "`aten::")
+    shares = {row[0].strip("`"): float(row[1].rstrip("%")) for row in rows}
+    assert "aten::mm" in shares and 0 < sum(shares.values()) <= 100.0 + 1e-6
+    # the matrix products' FLOPs, by hand: the ci preset's GPT does 3 products (forward, and
+    # two backward) per weight matrix and token, 2·(in·out) FLOPs each, per training token
+    from lmcourse.data import load_text
+    from lmcourse.presets import PRESETS
+    from lmcourse.tokenizers import CharTokenizer
+
+    preset = PRESETS["ci"]
+    config = preset.gpt_config(CharTokenizer.from_text(load_text("tiny-shakespeare")).vocab_size)
+    C, L, V = config.n_embd, config.n_layer, config.vocab_size
+    per_token = L * (C * 3 * C + C * C + C * 4 * C + 4 * C * C) + C * V  # the Linear weights
+    tokens = preset.train.batch_size * preset.train.block_size
+    assert float(summary[2]) == pytest.approx(3 * 2 * per_token * tokens / 1e9, rel=0.01)

@@ -144,7 +144,8 @@ def test_leaderboard_figures_are_in_the_outputs_of_the_notebooks_that_made_them(
     rows = leaderboard_rows()
     assert len(rows) >= 10
     checked = 0
-    for model, bits, params, time, produced_by in rows:
+    for model, bits, params, time, windows, produced_by in rows:
+        assert re.fullmatch(r"none needed|the whole text|\d+( \(its context\))?", windows), model
         name = re.search(r"notebooks/(\d\d_\w+\.ipynb)", produced_by)
         if not name:  # the shipped model: its figures are those of its metadata
             assert "shakespeare-char" in produced_by, model
@@ -154,18 +155,26 @@ def test_leaderboard_figures_are_in_the_outputs_of_the_notebooks_that_made_them(
             assert meta["command"].split(" --out-dir")[0] in produced_by  # the same command
             assert time == f"{meta['train_seconds'] / 60:.0f} min"
             continue
+        cells = json.loads((ROOT / "notebooks" / name[1]).read_text())["cells"]
         outputs = " ".join(
             "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
-            for cell in json.loads((ROOT / "notebooks" / name[1]).read_text())["cells"]
+            for cell in cells
             for out in cell.get("outputs", [])
         )
+        if windows[0].isdigit():  # the window the notebook scores in, or the model's context
+            size, source = windows.split()[0], " ".join("".join(c["source"]) for c in cells)
+            assert f"block_size={size})" in source or f"context {size}," in model, (model, windows)
         assert bits in outputs, f"{model}: {bits} bits/char is not in {name[1]}'s outputs"
         count = re.match(r"[\d,]+", params)[0]  # parameters, or counts for an n-gram table
-        if "," in count:  # (the unigram's 69 is V - 1, with V = 70 printed)
+        if count != "0":
             assert re.search(rf"(?<![\d,]){count}(?![\d,])", outputs), (model, params)
-        seconds = re.fullmatch(r"([\d.]+) s", time)
+        seconds = re.fullmatch(r"([\d.]+) s( \(counting\))?", time)
         if seconds:
             assert re.search(rf"\b{re.escape(seconds[1])} s\b", outputs), (model, time)
+        elif time.startswith("< 1 s"):
+            assert "counted in under a second" in outputs, (model, time)
+        else:
+            assert time == "none", (model, time)
         checked += 1
     assert checked >= 9
 
