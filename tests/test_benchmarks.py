@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lmcourse.data import load_text
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -62,9 +64,23 @@ def test_sampling_prints_both_tables():
     assert lengths == ["8", "16", "32", "64", "128"]
 
 
-def test_data_benchmark_runs():
+def test_data_benchmark_prints_the_corpus_size_and_a_time_for_every_operation():
     out = run("data.py")
-    assert out.count("|") > 20
+    corpus = re.search(r"^corpus: ([\d,]+) characters; torch threads: \d+$", out, re.MULTILINE)
+    assert corpus, out
+    assert corpus[1] == f"{len(load_text('shakespeare')):,}"  # the corpus the script loads
+    rows = table_rows(out, "")[2:]  # below the header and its rule
+    assert [row[0] for row in rows] == [
+        "load, first time (clean + write cache)",
+        "load from the disk cache (new process)",
+        "load from memory (same process)",
+        "CharTokenizer.encode, whole corpus",
+        "CharTokenizer.decode, whole corpus",
+        "WordTokenizer.split, whole corpus",
+        "get_batch, 64 x 256 tokens",
+    ]
+    for row in rows:  # seconds, 3 significant digits (a load from memory takes microseconds)
+        assert len(row) == 3 and 0 < float(row[1]) < 600, row
 
 
 @pytest.mark.parametrize("script, args", [("notebooks.py", ["00"])])

@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -13,6 +15,8 @@ import torch
 from lmcourse import trainer
 from lmcourse.checkpoint import (
     CheckpointError,
+    check_compatible,
+    config_differences,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -119,6 +123,28 @@ def test_resuming_into_another_config_lists_the_fields_that_differ(tmp_path):
     with pytest.raises(CheckpointError, match="n_embd: checkpoint 16, model 32") as error:
         _train(tmp_path, resume=True, model=_gpt(n_embd=32, dropout=0.0))
     assert "dropout: checkpoint 0.1, model 0.0" in str(error.value)
+
+
+def test_config_differences_names_fields_that_only_one_side_has():
+    config = _gpt().config
+    assert config_differences(asdict(config), config) == []
+    # a field only the checkpoint has (e.g. from an older version of the course)
+    assert config_differences({**asdict(config), "old": 1}, config) == [
+        "old: checkpoint 1, model '(none)'"
+    ]
+    # a field only the model's config has
+    saved = {name: value for name, value in asdict(config).items() if name != "dropout"}
+    assert config_differences(saved, config) == ["dropout: checkpoint '(none)', model 0.1"]
+
+
+def test_check_compatible_refuses_a_checkpoint_with_an_unknown_config_field():
+    model = _gpt()
+    entry = {"model_class": "GPT", "model_config": asdict(model.config)}
+    check_compatible(entry, model)  # the same config fits
+    entry["model_config"]["old"] = 1
+    message = "another config; these fields differ:\n  old: checkpoint 1, model '(none)'"
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        check_compatible(entry, model)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])

@@ -193,7 +193,7 @@ def test_unknown_corpus_lists_the_known_ones():
         load_text("shakespear")
     with pytest.raises(ValueError, match="Unknown corpus 'wikipedia'"):
         load_text("wikipedia")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^source must be a corpus name or a path, not int\.$"):
         load_text(42)
 
 

@@ -32,7 +32,7 @@ from lmcourse.exercises import (
     register,
     show_solution,
 )
-from lmcourse.exercises.text_as_data import decode, encode, split, vocabulary
+from lmcourse.exercises.text_as_data import decode, encode, split, top_words, vocabulary
 from lmcourse.exercises.welcome import HAMLET_MENTIONED, KING_LEAR, count_speeches
 
 NOTEBOOK_00 = ["00.count_speeches"]
@@ -641,3 +641,24 @@ def test_split_keeps_every_item_in_order(data, val_fraction):
     train, val = split(data, val_fraction)
     assert train + val == data
     assert len(train) == int((1 - val_fraction) * len(data))
+
+
+@given(st.lists(st.sampled_from(["a", "b", "be", "or", "to", "not", "B"])), st.integers(0, 9))
+def test_top_words_ranks_by_count_then_alphabet_and_keeps_the_best_k(words, k):
+    got = top_words(words, k)
+    distinct = set(words)
+    assert len(got) == min(k, len(distinct))
+    assert all(count == words.count(word) for word, count in got)  # brute-force counts
+    assert len({word for word, _ in got}) == len(got)  # no word twice
+    ranks = [(-count, word) for word, count in got]
+    assert ranks == sorted(ranks)  # most frequent first, ties alphabetically
+    kept = {word for word, _ in got}
+    for left_out in distinct - kept:  # no word left out outranks a kept one
+        assert all((-words.count(left_out), left_out) > rank for rank in ranks)
+
+
+def test_top_words_hand_case_with_ties():
+    words = "to be or not to be that is the question to".split()
+    assert top_words(words, 4) == [("to", 3), ("be", 2), ("is", 1), ("not", 1)]
+    assert top_words(["b", "a", "B"], 5) == [("B", 1), ("a", 1), ("b", 1)]  # "B" < "a" < "b"
+    assert top_words(words, 0) == [] and top_words([], 3) == []

@@ -12,7 +12,7 @@ def test_previous_token_score_by_hand():
     # rows 1 and 2 put 0.8 and 0.5 on the previous character: (0.8 + 0.5) / 2
     weights = [[1.0, 0.0, 0.0], [0.8, 0.2, 0.0], [0.1, 0.5, 0.4]]
     assert previous_token_score(weights) == pytest.approx(0.65)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs at least 2 positions, got 1$"):
         previous_token_score([[1.0]])
 
 

@@ -1,5 +1,6 @@
 """Tests of lmcourse.mlp: the learned bigram table equals the counts, Bengio's MLP by hand."""
 
+import dataclasses
 import math
 
 import pytest
@@ -107,7 +108,7 @@ def test_config_errors_name_the_field_and_value(field, value):
 
 def test_config_is_frozen():
     config = MLPConfig(vocab_size=10)
-    with pytest.raises(AttributeError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'context'"):
         config.context = 5
 
 

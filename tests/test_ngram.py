@@ -482,7 +482,8 @@ def test_generate_stops_at_eos_and_greedy_is_argmax():
     assert lm.generate(2, temperature=0) == ["to", "be"]
     kn = NGramLM(3, "kneser_ney").fit(WORD_TRAIN)
     greedy, history = kn.generate(15, temperature=0, context=["I"]), [BOS, BOS, "I"]
-    for token in greedy:
+    assert len(greedy) == 3  # "will roar ,", then the argmax is EOS
+    for token in [*greedy, EOS]:
         probs = kn.next_token_probs(history)
         probs[kn.stoi[BOS]] = 0
         assert token == kn.vocab[int(np.argmax(probs))]

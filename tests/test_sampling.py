@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import transformers.generation.logits_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,20 @@ def test_temperature_sharpens_and_flattens():
         gen = torch.Generator().manual_seed(1)
         share = np.mean([sample_from_probs(probs, temperature, gen) for _ in range(20_000)])
         assert abs(share - expected) < 0.015, (temperature, share, expected)
+
+
+@pytest.mark.parametrize("temperature, power", [(0.5, 2.0), (2.0, 0.5)])
+def test_choose_next_samples_p_to_the_power_one_over_temperature(temperature, power):
+    """At T, choose_next samples from p ** (1/T), renormalised: T = 0.5 squares p, T = 2 roots."""
+    probs = torch.tensor([0.1, 0.2, 0.7], dtype=torch.float64)
+    expected = probs**power / (probs**power).sum()  # T = 0.5: [1, 4, 49] / 54
+    n = 40_000  # one batch of n identical rows: n independent draws
+    logits = probs.log().float().expand(n, 3)
+    tokens = choose_next(logits, temperature, generator=torch.Generator().manual_seed(0))
+    assert tokens.shape == (n, 1)
+    freq = torch.bincount(tokens.flatten(), minlength=3).double() / n
+    sigma = (expected * (1 - expected) / n).sqrt()  # the binomial standard deviation
+    assert ((freq - expected).abs() < 5 * sigma).all(), (freq, expected)
 
 
 def test_tiny_temperature_does_not_overflow():
@@ -122,11 +137,21 @@ def test_top_p_hand_checked_and_batched():
     assert torch.equal(top_p_filter(probs.log(), 1.0), probs.log())  # p = 1 keeps everything
 
 
+def test_top_p_stops_when_the_mass_before_a_token_reaches_p_exactly():
+    # Probabilities exact in binary: the first token's mass is exactly p = 0.5, so the mass
+    # before the second is not below p and it is dropped (the smallest set reaching p).
+    out = top_p_filter(torch.tensor([0.5, 0.25, 0.25]).log(), 0.5).exp()
+    assert torch.equal(out, torch.tensor([0.5, 0.0, 0.0]))
+    # in another order: the two most likely reach p = 0.75 exactly, so both 0.125s are dropped
+    out = top_p_filter(torch.tensor([0.25, 0.5, 0.125, 0.125]).log(), 0.75).exp()
+    assert torch.equal(out, torch.tensor([0.25, 0.5, 0.0, 0.0]))
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_filters_equal_hugging_faces_logits_warpers(seed):
     # An independent implementation: transformers' warpers, chained as its generate() chains
     # them (temperature, then top-k, then top-p), on batches of random logits.
-    logits_process = pytest.importorskip("transformers.generation.logits_process")
+    logits_process = transformers.generation.logits_process
     generator = torch.Generator().manual_seed(seed)
     logits = 3 * torch.randn(8, 65, generator=generator, dtype=torch.float64)  # (B, V)
     for temperature, k, p in [(1.0, 5, 1.0), (0.7, 65, 0.9), (1.3, 20, 0.5), (1.0, 65, 0.05)]:

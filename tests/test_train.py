@@ -1,10 +1,12 @@
 """Tests of lmcourse.train: config checks, History, reproducibility, clipping, any LM."""
 
 import copy
+import dataclasses
 import math
 
 import pytest
 import torch
+import transformers.optimization
 from torch import nn
 
 import lmcourse.train as train_module
@@ -74,7 +76,7 @@ def test_config_errors_name_the_field_and_value(field, value):
 
 def test_config_is_frozen_and_accepts_no_clipping():
     assert TrainConfig(grad_clip=None).grad_clip is None
-    with pytest.raises(AttributeError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'max_steps'"):
         CONFIG.max_steps = 3
 
 
@@ -192,6 +194,22 @@ def test_estimate_loss_uses_eval_mode_and_its_generator():
     assert a == b and model.training
 
 
+def test_estimate_loss_is_the_mean_of_its_batches_losses():
+    # A random MLP's loss differs from batch to batch (unlike a fresh bigram's ln V), so the
+    # last batch's loss, or any one batch's, is not the mean.
+    model = _mlp(dropout=0.5)
+    config = TrainConfig(batch_size=2, block_size=8, eval_batches=3, device="cpu")
+    generator = torch.Generator().manual_seed(7)
+    batches = [get_batch(VAL, 2, 8, generator) for _ in range(3)]  # the batches it will draw
+    model.eval()
+    with torch.no_grad():
+        losses = [model(x, y)[1].item() for x, y in batches]
+    model.train()
+    assert len(set(losses)) == 3
+    estimate = estimate_loss(model, VAL, config, torch.Generator().manual_seed(7))
+    assert estimate == pytest.approx(sum(losses) / 3, rel=1e-6)
+
+
 def test_models_without_trainable_parameters_are_refused():
     ngram = NGramModule(NGramLM(n=2).fit([TEXT]), TOKENIZER)
     with pytest.raises(ValueError, match="NGramModule has no trainable parameters"):
@@ -269,7 +287,7 @@ def test_lr_at_equals_hugging_faces_schedules(min_lr):
     # They count steps from 0 (their first update uses the multiplier at 0, which is 0 during
     # warmup); lr_at counts from 1, so no step has a learning rate of 0: at the same number
     # the two agree.
-    optimization = pytest.importorskip("transformers.optimization")
+    optimization = transformers.optimization
     config = TrainConfig(max_steps=300, learning_rate=1e-3, min_lr=min_lr, warmup_steps=25)
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=config.learning_rate)
     if min_lr is None:

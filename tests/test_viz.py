@@ -2,6 +2,7 @@
 heatmaps show the weights themselves under the right tokens."""
 
 import math
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -73,15 +74,20 @@ def test_draws_on_the_given_axes():
 
 
 @pytest.mark.parametrize(
-    "histories, metric, error",
+    "histories, metric, error, message",
     [
-        (_history(), "grad_norm", ValueError),
-        ({}, "val_loss", ValueError),
-        ({"a": [1.0, 2.0]}, "val_loss", TypeError),
+        (
+            _history(),
+            "grad_norm",
+            ValueError,
+            r"metric must be one of \['val_loss', 'train_loss', 'step_loss'\], got 'grad_norm'",
+        ),
+        ({}, "val_loss", ValueError, "histories is empty: pass a History or a dict of them"),
+        ({"a": [1.0, 2.0]}, "val_loss", TypeError, r"histories\['a'\] is a list, not a History"),
     ],
 )
-def test_errors(histories, metric, error):
-    with pytest.raises(error):
+def test_errors_name_the_bad_argument(histories, metric, error, message):
+    with pytest.raises(error, match=f"^{message}\\.$"):
         plot_history(histories, metric=metric)
 
 
@@ -165,7 +171,8 @@ def test_attention_grid_has_one_heatmap_per_layer_and_head():
 def test_attention_grid_errors():
     with pytest.raises(ValueError, match="empty"):
         attention_grid([], "ab")
-    with pytest.raises(ValueError, match="same"):
+    message = "every layer must have the same (H, T, S) shape, got [(1, 3, 3), (2, 3, 3)]."
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         attention_grid([torch.zeros(2, 3, 3), torch.zeros(1, 3, 3)], "abc")
     with pytest.raises(ValueError, match="attn\\[0\\] must be"):
         attention_grid([torch.zeros(3, 3)], "abc")
