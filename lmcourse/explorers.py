@@ -29,7 +29,7 @@ from lmcourse.lm import eval_mode, next_token_logits, prompt_ids
 from lmcourse.sampling import _context_size, entropy_bits, generate, stream
 from lmcourse.utils import generator_from_seed, is_int, is_real
 from lmcourse.viz import attention_heatmap, next_token_bars
-from lmcourse.widgets import _error_html
+from lmcourse.widgets import _error_html, _read_seed, _seed_box
 
 __all__ = ["AttentionExplorer", "NextTokenExplorer", "SamplingPlayground"]
 
@@ -48,6 +48,11 @@ def _png(fig: Figure, dpi: int) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
+
+
+def _image() -> widgets.Image:
+    """An image widget shown at its own size (in a VBox it would be stretched to the width)."""
+    return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
 
 
 def _pre(text: str) -> str:
@@ -90,7 +95,7 @@ class SamplingPlayground:
         self.length = widgets.IntSlider(
             value=300, min=10, max=2000, step=10, description="length", style=_STYLE
         )
-        self.seed = widgets.IntText(value=0, description="seed", style=_STYLE)
+        self.seed = _seed_box(_STYLE)
         self.button = widgets.Button(description="Generate", button_style="primary")
         self.status = widgets.HTML()
         self.output = widgets.HTML()
@@ -110,7 +115,7 @@ class SamplingPlayground:
     def _start(self) -> tuple[torch.Tensor, torch.Generator]:
         """The prompt's ids and a generator seeded from the controls; ValueError on bad input."""
         idx = prompt_ids(self.model, self.tokenizer, self.prompt.value)
-        return idx, generator_from_seed(self.seed.value)
+        return idx, generator_from_seed(_read_seed(self.seed))
 
     def generate(self) -> str:
         """The prompt and ``length`` new characters for the current settings, in one go."""
@@ -128,7 +133,7 @@ class SamplingPlayground:
             words = [f"temperature {settings['temperature']:g}",
                      "top-k off" if k is None else f"top-k {k}",
                      "top-p off" if p is None else f"top-p {p:g}"]  # fmt: skip
-        words.append(f"seed {self.seed.value}")
+        words.append(f"seed {_read_seed(self.seed)}")
         block_size = _context_size(self.model, None)
         if block_size is not None and len(self.prompt.value) > block_size:
             words.append(f"the model sees the prompt's last {block_size} characters")
@@ -205,7 +210,7 @@ class AttentionExplorer:
             options=list(range(config.n_head)), description="head", style=_STYLE
         )
         self.status = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.image = _image()
         for control in (self.text, self.layer, self.head):
             control.observe(self._redraw, names="value")
         controls = widgets.HBox([self.layer, self.head])
@@ -223,7 +228,8 @@ class AttentionExplorer:
         for name, value, count in (("layer", layer, config.n_layer), ("head", head, config.n_head)):
             if not is_int(value) or not 0 <= value < count:
                 raise ValueError(f"{name} must be 0 to {count - 1}, got {value!r}.")
-        idx = prompt_ids(self.model, self.tokenizer, text[-config.block_size :], "text")  # (1, T)
+        idx = prompt_ids(self.model, self.tokenizer, text, "text")  # all of it is checked
+        idx = idx[:, -config.block_size :]  # (1, T): the last block_size characters
         with eval_mode(self.model):
             _, _, attn = self.model(idx, return_attn=True)  # L maps, (1, H, T, T) each
         weights = attn[layer][0, head].float().cpu()  # (T, T)
@@ -241,7 +247,7 @@ class AttentionExplorer:
         fig = Figure(figsize=(side + 1, side))
         attention_heatmap(weights, tokens, ax=fig.subplots(), title=f"Layer {layer}, head {head}")
         self.image.value = _png(fig, self.dpi)
-        note = f"{T} characters; row t: what character t attends to (each row sums to 1)."
+        note = f"{T} character{'s' * (T != 1)}; row t: what character t attends to (rows sum to 1)."
         if len(text) > T:
             note = (
                 f"The text has {len(text)} characters, more than the model's context "
@@ -287,7 +293,7 @@ class NextTokenExplorer:
             continuous_update=False, style=_STYLE,
         )  # fmt: skip
         self.status = widgets.HTML()
-        self.image = widgets.Image(format="png")
+        self.image = _image()
         for control in (self.prompt, self.temperature):
             control.observe(self._redraw, names="value")
         self.widget = widgets.VBox([self.prompt, self.temperature, self.status, self.image])
@@ -320,10 +326,15 @@ class NextTokenExplorer:
         self.image.value = _png(fig, self.dpi)
         best = int(probs.argmax())
         entropy = entropy_bits(probs)
-        self.status.value = html.escape(
-            f"Most likely next: {self.labels[best]!r} (p = {probs[best]:.3f}); entropy "
-            f"{entropy:.2f} bits (at most log2 {len(probs)} = {math.log2(len(probs)):.2f})."
-        )
+        V = len(probs)
+        note = (f"Most likely next: {self.labels[best]!r} (p = {probs[best]:.3f}); entropy "
+                f"{entropy:.2f} bits (at most log2 {V} = {math.log2(V):.2f}).")  # fmt: skip
+        block_size = _context_size(self.model, None)
+        if block_size is not None and len(prompt) > block_size:
+            note += (
+                f" The prompt is longer than the model's context: it sees its last {block_size}."
+            )
+        self.status.value = html.escape(note)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -44,7 +44,7 @@ class LiveLossPlot:
         """The plot of ``history`` as a figure that is not shown (closed for pyplot)."""
         if not isinstance(history, History):
             raise TypeError(f"history must be a History, got {type(history).__name__}.")
-        scale = 1 / math.log(2) if self.in_bits else 1.0
+        scale, unit = (1 / math.log(2), "bits") if self.in_bits else (1.0, "nats")
         fig, ax = plt.subplots(figsize=self.figsize)
         plt.close(fig)  # drawn through the display handle only, never twice by pyplot
         batches = [loss * scale for loss in history.step_loss]
@@ -58,9 +58,9 @@ class LiveLossPlot:
         title = self.title
         if history.steps:
             title += f"; step {history.steps[-1]}: validation {history.val_loss[-1] * scale:.3f}"
-        ax.set_title(title)
+        ax.set_title(f"{title} {unit}" if history.steps else title)
         ax.set_xlabel("training step")
-        ax.set_ylabel("loss (bits per token)" if self.in_bits else "loss (nats per token)")
+        ax.set_ylabel(f"loss ({unit} per token)")
         ax.grid(alpha=0.3)
         ax.legend()
         return fig

@@ -154,8 +154,9 @@ def next_token_logits(model: nn.Module, tokenizer, text: str) -> torch.Tensor:
     Shapes:
         returns (V,), float32 on the CPU.
     """
+    idx = prompt_ids(model, tokenizer, text)  # the whole text is checked; (1, T)
     block_size = _context_size(model, None)
-    idx = prompt_ids(model, tokenizer, text if block_size is None else text[-block_size:])
+    idx = idx if block_size is None else idx[:, -block_size:]  # (1, min(T, block_size))
     with eval_mode(model):
         logits, _ = model(idx)[:2]  # (1, T, V)
     return logits[0, -1].float().cpu()  # (V,)

@@ -147,17 +147,18 @@ class History:
     mfu: float | None = None
 
     def summary(self) -> str:
-        """One line: steps, time, speed and the last loss estimates.
+        """One line: steps, time, speed and the last loss estimates, in nats and in bits.
 
-        Example, notebook 08's run: ``2,000 steps in 79 s (23,049 tokens/s); loss: train 1.778,
-        validation 1.891``
+        Example, notebook 08's run: ``2,000 steps in 79 s (23,049 tokens/s); loss in nats per
+        token: train 1.778, validation 1.891 (2.728 bits)``
         """
         parts = [f"{len(self.step_loss):,} steps in {self.seconds:.0f} s"]
         if self.tokens_per_second:
             parts.append(f" ({self.tokens_per_second:,.0f} tokens/s)")
         if self.steps:
-            parts.append(f"; loss: train {self.train_loss[-1]:.3f}, "
-                         f"validation {self.val_loss[-1]:.3f}")  # fmt: skip
+            train, val = self.train_loss[-1], self.val_loss[-1]
+            parts.append(f"; loss in nats per token: train {train:.3f}, validation {val:.3f} "
+                         f"({val / math.log(2):.3f} bits)")  # fmt: skip
         return "".join(parts)
 
 

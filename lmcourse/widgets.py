@@ -12,6 +12,7 @@ The explorers of a trained neural LM (``SamplingPlayground``, ``AttentionExplore
 from __future__ import annotations
 
 import html
+import re
 
 import ipywidgets as widgets
 
@@ -25,6 +26,20 @@ _SMOOTHINGS = ("kneser_ney", "add_k", "interpolated", "mle")
 
 def _error_html(message: str) -> str:
     return f'<span style="color:#b00020">⚠ {html.escape(message)}</span>'
+
+
+def _seed_box(style: dict) -> widgets.Text:
+    """A text box for the seed. A number box would send what is typed through the browser's
+    floating point, which rounds seeds of over 15 digits and reads "1.5" as 15, silently."""
+    return widgets.Text(value="0", description="seed", style=style)
+
+
+def _read_seed(box: widgets.Text) -> int:
+    """The seed typed into ``box`` as an int, or a ValueError that quotes what was typed."""
+    typed = box.value.strip()
+    if not re.fullmatch(r"[+-]?\d+", typed):
+        raise ValueError(f"The seed must be a whole number, like 0 or 1234; got {box.value!r}.")
+    return int(typed)
 
 
 class NGramSampler:
@@ -56,7 +71,7 @@ class NGramSampler:
         self.temperature = widgets.FloatSlider(
             value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", style=style
         )
-        self.seed = widgets.IntText(value=0, description="seed", style=style)
+        self.seed = _seed_box(style)
         self.length = widgets.IntSlider(
             value=300, min=10, max=2000, step=10, description="length", style=style
         )
@@ -84,7 +99,7 @@ class NGramSampler:
                 f"The prompt has characters the model never saw in training: {unknown}. "
                 "Remove them or change the training text."
             )
-        generator = generator_from_seed(self.seed.value)
+        generator = generator_from_seed(_read_seed(self.seed))
         tokens = lm.generate(
             self.length.value,
             generator=generator,
@@ -102,7 +117,7 @@ class NGramSampler:
             return
         self.status.value = (
             f"n = {self.n.value}, {self.smoothing.value}, temperature {self.temperature.value:g}, "
-            f"seed {self.seed.value}"
+            f"seed {_read_seed(self.seed)}"
         )
         self.output.value = f"<pre>{html.escape(sample)}</pre>"
 

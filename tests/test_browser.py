@@ -389,4 +389,5 @@ def check_live_loss_plot(page, outputs) -> None:
     images = [o for o in cell if "image/png" in o.get("data", {})]
     assert len(images) == 1, "each evaluation must redraw the same plot, not add one"
     text = "".join(o.get("text", "") for o in cell)
-    assert re.search(r"\d+ steps in \d+ s \([\d,]+ tokens/s\); loss: train [\d.]+", text), text
+    summary = r"\d+ steps in \d+ s \([\d,]+ tokens/s\); loss in nats per token: train [\d.]+"
+    assert re.search(summary, text), text

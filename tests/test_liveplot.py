@@ -51,7 +51,8 @@ def test_the_figure_draws_both_estimates_and_every_batch_in_bits():
     assert val_line.get_ydata() == pytest.approx([4.2 / math.log(2), 3.5 / math.log(2)])
     assert train_line.get_ydata() == pytest.approx([4.0 / math.log(2), 3.0 / math.log(2)])
     assert "bits per token" in ax.get_ylabel()
-    assert ax.get_title().endswith(f"step 2: validation {3.5 / math.log(2):.3f}")
+    assert ax.get_title().endswith(f"step 2: validation {3.5 / math.log(2):.3f} bits")
+    assert LiveLossPlot(in_bits=False).figure(history).axes[0].get_title().endswith("3.500 nats")
     nats = LiveLossPlot(in_bits=False).figure(history).axes[0]
     assert nats.get_lines()[2].get_ydata() == pytest.approx([4.2, 3.5])
     assert LiveLossPlot().figure(History()).axes[0].get_title() == "Training, live"  # nothing yet

@@ -259,7 +259,8 @@ def test_history_summary_reads_the_totals():
     history = History(steps=[0, 2], train_loss=[4.0, 2.5], val_loss=[4.1, 2.625],
                       step_loss=[3.0, 2.0], seconds=81.6, tokens_per_second=20019.4)  # fmt: skip
     assert history.summary() == (
-        "2 steps in 82 s (20,019 tokens/s); loss: train 2.500, validation 2.625"
+        "2 steps in 82 s (20,019 tokens/s); loss in nats per token: train 2.500, validation "
+        f"2.625 ({2.625 / math.log(2):.3f} bits)"
     )
     assert History().summary() == "0 steps in 0 s"
 

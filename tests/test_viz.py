@@ -132,6 +132,16 @@ def test_attention_heatmap_shows_the_weights_with_token_labels():
     assert len(ax.figure.axes) == 2  # the heatmap and its colorbar
 
 
+def test_attention_heatmap_labels_every_kth_token_of_a_long_text():
+    # 128 labels on one axis run together: at most 48, every k-th token, k = ceil(T / 48) = 3
+    text = ("abcdefgh" * 16)[:128]
+    weights = torch.tril(torch.ones(128, 128))
+    ax = attention_heatmap(weights / weights.sum(-1, keepdim=True), text)
+    assert list(ax.get_xticks()) == list(range(0, 128, 3))
+    assert _labels(ax.get_yticklabels()) == list(text[::3])
+    plt.close(ax.figure)
+
+
 def test_attention_heatmap_with_a_cache_labels_the_last_queries():
     fig, (left, right) = plt.subplots(1, 2)
     weights = np.full((2, 4), 0.25)  # 2 new queries, 4 keys: the queries are tokens 2 and 3

@@ -33,18 +33,18 @@ def test_generate_button_shows_a_sample_that_continues_the_prompt(sampler):
 
 def test_same_seed_same_text_other_seed_other_text(sampler):
     sampler.temperature.value = 1.0
-    sampler.seed.value = 1
+    sampler.seed.value = "1"
     first = sampler.generate()
     assert sampler.generate() == first
-    sampler.seed.value = 2
+    sampler.seed.value = "2"
     assert sampler.generate() != first
 
 
 def test_temperature_zero_is_greedy_whatever_the_seed(sampler):
     sampler.temperature.value = 0.0
-    sampler.seed.value = 1
+    sampler.seed.value = "1"
     greedy = sampler.generate()
-    sampler.seed.value = 99
+    sampler.seed.value = "99"
     assert sampler.generate() == greedy
     sampler.temperature.value = 1.0
 
@@ -115,17 +115,17 @@ def test_playground_streams_the_sample_into_the_output(playground):
 
 
 def test_playground_same_seed_same_text_other_seed_other_text(playground):
-    playground.seed.value = 1
+    playground.seed.value = "1"
     first = playground.generate()
     assert playground.generate() == first
-    playground.seed.value = 2
+    playground.seed.value = "2"
     assert playground.generate() != first
 
 
 def test_playground_greedy_whatever_the_seed_and_top_k_1_is_greedy(playground):
     playground.temperature.value = 0.0
     greedy = playground.generate()
-    playground.seed.value = 99
+    playground.seed.value = "99"
     assert playground.generate() == greedy
     playground.button.click()
     assert "temperature 0 (greedy), seed 99" in playground.status.value
@@ -148,7 +148,7 @@ def test_playground_reports_bad_input_inline_and_keeps_the_output(playground):
         status = html.unescape(playground.status.value)
         assert words in status and "Traceback" not in status
         assert playground.output.value == before
-    playground.prompt.value, playground.seed.value = "R", 2**70
+    playground.prompt.value, playground.seed.value = "R", str(2**70)
     playground.button.click()
     assert "seed" in playground.status.value and playground.output.value == before
 
@@ -225,6 +225,28 @@ def test_next_token_widget_redraws_and_reports_errors(gpt):
     assert bytes(explorer.image.value) == greedy_chart
 
 
+def test_explorers_check_the_whole_text_and_say_when_the_model_sees_its_end(gpt):
+    # a character outside the vocabulary is named even before the last block_size (32)
+    long = "€" + TEXT[:40]
+    next_token, attention = NextTokenExplorer(*gpt, prompt=TEXT[:40]), AttentionExplorer(*gpt)
+    assert "longer than the model's context: it sees its last 32" in html.unescape(
+        next_token.status.value
+    )
+    for widget, box in ((next_token, next_token.prompt), (attention, attention.text)):
+        before = bytes(widget.image.value)
+        box.value = long
+        assert "'€'" in html.unescape(widget.status.value)
+        assert bytes(widget.image.value) == before
+    attention.text.value = "R"
+    assert attention.status.value.startswith("1 character;")
+
+
+def test_explorer_images_keep_their_own_size(gpt):
+    # in a VBox an image is stretched to the cell's width unless it aligns to the start
+    for widget in (NextTokenExplorer(*gpt), AttentionExplorer(*gpt)):
+        assert widget.image.layout.align_self == "flex-start"
+
+
 def test_explorers_compute_in_eval_mode():
     tok = CharTokenizer.from_text(TEXT)
     model = _tiny_gpt(tok, dropout=0.5).train()  # dropout would make every call differ
@@ -265,9 +287,25 @@ def test_constructor_arguments_are_checked_in_words(gpt):
         NGramSampler("")
 
 
+def test_a_seed_is_read_exactly_as_typed(sampler, playground):
+    # a text box: a number box would pass the seed through the browser's floating point
+    for widget in (sampler, playground):
+        widget.seed.value = " 123456789012345678 "  # 18 digits: a float would end in ...680
+        widget.button.click()
+        assert "seed 123456789012345678" in widget.status.value
+        before = widget.output.value
+        for typed in ("1.5", "", "seven", "1e3", "0x10"):
+            widget.seed.value = typed
+            widget.button.click()
+            message = html.unescape(widget.status.value)
+            assert f"The seed must be a whole number, like 0 or 1234; got {typed!r}." in message
+            assert widget.output.value == before
+        widget.seed.value = "0"
+
+
 def test_a_seed_too_large_for_torch_is_reported_inline(sampler):
-    sampler.seed.value = 10**20
+    sampler.seed.value = str(10**20)
     before = sampler.output.value
     sampler.button.click()
     assert "too large" in sampler.status.value and sampler.output.value == before
-    sampler.seed.value = 0
+    sampler.seed.value = "0"
