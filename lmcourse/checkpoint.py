@@ -190,9 +190,10 @@ def set_aside_run(out_dir: str | os.PathLike) -> Path | None:
     notebooks 09 and 10 and ``lmcourse sample`` can still load it.
 
     Returns:
-        that folder, or None when ``out_dir`` holds neither file.
+        that folder (relative, if ``out_dir`` was), or None when ``out_dir`` holds neither file.
     """
-    out_dir = Path(out_dir).resolve()
+    given = Path(out_dir)
+    out_dir = given.resolve()
     files = [out_dir / name for name in ("ckpt.pt", "metrics.jsonl") if (out_dir / name).is_file()]
     if not files:
         return None
@@ -204,4 +205,4 @@ def set_aside_run(out_dir: str | os.PathLike) -> Path | None:
     kept.mkdir()
     for path in files:
         os.replace(path, kept / path.name)  # a rename: same file system, nothing copied
-    return kept
+    return kept if given.name in ("", "..") else given.parent / kept.name

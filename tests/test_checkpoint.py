@@ -100,7 +100,7 @@ def test_a_checkpoint_rebuilds_model_and_tokenizer(tmp_path):
     torch.testing.assert_close(rebuilt(idx)[0], model.eval()(idx)[0], rtol=0, atol=0)
 
 
-def test_a_fresh_run_in_a_used_folder_keeps_the_earlier_run(tmp_path):
+def test_a_fresh_run_in_a_used_folder_keeps_the_earlier_run(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     first, _ = _train(run_dir)
     earlier = [(run_dir / name).read_bytes() for name in ("ckpt.pt", "metrics.jsonl")]
@@ -116,6 +116,11 @@ def test_a_fresh_run_in_a_used_folder_keeps_the_earlier_run(tmp_path):
     rebuilt = model_from_checkpoint(load_checkpoint(kept / "ckpt.pt"))
     assert all(torch.equal(x, y) for x, y in zip(rebuilt.parameters(), first.parameters()))
     assert set_aside_run(run_dir) is None and set_aside_run(tmp_path / "never") is None
+    (run_dir / "metrics.jsonl").write_text("{}\n")  # a relative out_dir: a relative answer
+    monkeypatch.chdir(tmp_path)
+    relative = set_aside_run("run")
+    assert not relative.is_absolute() and relative.name.startswith("run-20")
+    assert (relative / "metrics.jsonl").read_text() == "{}\n"
 
 
 def test_resuming_into_another_config_lists_the_fields_that_differ(tmp_path):
