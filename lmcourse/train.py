@@ -149,8 +149,8 @@ class History:
     def summary(self) -> str:
         """One line: steps, time, speed and the last loss estimates, in nats and in bits.
 
-        Example, notebook 08's run: ``2,000 steps in 79 s (23,049 tokens/s); loss in nats per
-        token: train 1.778, validation 1.891 (2.728 bits)``
+        Example, notebook 08's run: ``2,000 steps in 96 s (18,674 tokens/s); loss in nats per
+        token: train 1.778, validation 1.891 (2.729 bits)``
         """
         parts = [f"{len(self.step_loss):,} steps in {self.seconds:.0f} s"]
         if self.tokens_per_second:
