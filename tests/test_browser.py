@@ -296,6 +296,11 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
     # bad input typed into the page: named inline, and the last sample stays
     button = playground.get_by_role("button", name="Generate")
     page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
+    # a seed of 18 digits is used as typed (a number box would round it in the browser)
+    playground.locator(".widget-text input").first.fill("123456789012345678")
+    button.click()
+    playground.locator(".widget-html", has_text="seed 123456789012345678").wait_for(timeout=60_000)
+    page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
     second_sample = playground.locator(".widget-html pre").first.inner_text()
     type_prompt(page, playground, "Romeo €")
     button.click()
@@ -318,7 +323,8 @@ def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
     image = explorer.locator("img").first
     image.wait_for(timeout=30_000)
     before = image.get_attribute("src")
-    assert before and image.evaluate("img => img.naturalWidth") > 100
+    natural, shown = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
+    assert before and natural > 100 and abs(shown - natural) <= 1  # its own size, not stretched
     explorer.locator(".widget-dropdown select").nth(1).select_option(index=1)  # head 0 -> 1
     page.wait_for_function(
         "([el, src]) => el.getAttribute('src') !== src",
