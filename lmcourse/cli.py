@@ -171,8 +171,12 @@ def _check_sample_args(args: argparse.Namespace) -> None:
         _fail("sample", f"--top-k must be an integer >= 1 (1: greedy), got {args.top_k}.")
     if args.top_p is not None and not 0 < args.top_p <= 1:
         _fail("sample", f"--top-p must be a number in (0, 1] (1: no filter), got {args.top_p}.")
-    if not 0 <= args.seed < 2**63:
-        _fail("sample", f"--seed must be an integer from 0 to 2**63 - 1, got {args.seed}.")
+    from lmcourse.utils import generator_from_seed
+
+    try:
+        generator_from_seed(args.seed)
+    except ValueError as error:
+        _fail("sample", f"--seed: {error}")
 
 
 def _load_for_sampling(source: str, device: str | None):
@@ -196,6 +200,7 @@ def _sample(args: argparse.Namespace) -> int:
     import torch
 
     from lmcourse.sampling import stream
+    from lmcourse.utils import generator_from_seed
 
     model, tokenizer, device = _load_for_sampling(args.checkpoint, args.device)
     unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
@@ -203,7 +208,7 @@ def _sample(args: argparse.Namespace) -> int:
         _fail("sample", f"the prompt has characters outside the checkpoint's vocabulary of "
                         f"{tokenizer.vocab_size}: {', '.join(map(repr, unknown))}.")  # fmt: skip
     idx = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long, device=device)  # (1, T)
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = generator_from_seed(args.seed)
     block_size = getattr(model.config, "block_size", None)
     tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature,
                     top_k=args.top_k, top_p=args.top_p, generator=generator,

@@ -65,12 +65,15 @@ def resolve_preset(preset: str, choices: Iterable[str]) -> str:
 def generator_from_seed(seed: int) -> torch.Generator:
     """A ``torch.Generator`` seeded with ``seed``; a ValueError in words for a bad seed.
 
-    torch takes seeds that fit in 64 bits: a seed typed into a widget or on the command line
-    with 20 digits would otherwise stop with "Overflow when unpacking long long".
+    The course's seeds are the whole numbers from 0 to 2**63 - 1 (every number of up to 18
+    digits), everywhere: widgets, ``lmcourse sample``, ``seed_everything``, ``TrainConfig``.
+    Without the check a 20-digit seed stops in torch with "Overflow when unpacking long long".
     """
     if not is_int(seed):
         raise ValueError(f"The seed must be a whole number, got {seed!r}.")
-    if not -(2**63) <= seed < 2**63:
+    if seed < 0:
+        raise ValueError(f"The seed must be 0 or more, got {seed}.")
+    if seed >= 2**63:
         raise ValueError(f"The seed {seed} is too large: any number of up to 18 digits works.")
     return torch.Generator().manual_seed(int(seed))
 
@@ -88,12 +91,11 @@ def seed_everything(seed: int) -> torch.Generator:
         >>> torch.randint(10, (3,), generator=gen).tolist()
         [4, 9, 3]
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}.")
+    generator = generator_from_seed(seed)  # checks the seed
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return generator
 
 
 def _available(kind: str) -> bool:

@@ -34,7 +34,7 @@ def test_seed_everything_seeds_the_global_generators():
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "1", True, None])
 def test_seed_everything_rejects_non_integers(bad):
-    with pytest.raises(ValueError, match="seed"):
+    with pytest.raises(ValueError, match="The seed must be (a whole number|0 or more)"):
         seed_everything(bad)
 
 
@@ -149,5 +149,10 @@ def test_generator_from_seed_names_a_seed_torch_cannot_take():
         generator_from_seed(10**20)
     with pytest.raises(ValueError, match="must be a whole number"):
         generator_from_seed(1.5)
-    with pytest.raises(ValueError, match="seed must be an integer from 0 to 2"):
+    with pytest.raises(ValueError, match="The seed must be 0 or more, got -1."):
+        generator_from_seed(-1)
+    generator_from_seed(2**63 - 1)  # the largest
+    with pytest.raises(ValueError, match="The seed 9223372036854775808 is too large"):
+        generator_from_seed(2**63)
+    with pytest.raises(ValueError, match="is too large"):  # seed_everything: the same rule
         seed_everything(2**64)

@@ -323,7 +323,7 @@ def _example(solution: Callable[..., Any], args: tuple[Any, ...], expected: Any)
     weights = [dict(getattr(arg, "named_parameters", dict)()) for arg in args]
     lines = []
     if names and (any("\n" in text for text in reprs) or any(weights)):
-        for i, (name, text) in enumerate(zip(names or [], reprs)):
+        for i, (name, text) in enumerate(zip(names, reprs)):
             lines.append(f"{name} = " + text.replace("\n", "\n" + " " * (len(name) + 3)))
             for key, value in weights[i].items():
                 left = f"{name}.{key} = "
