@@ -301,7 +301,7 @@ class GPT(nn.Module):
 
     @classmethod
     def from_hf_gpt2(cls, hf_model: nn.Module) -> GPT:
-        """A ``GPT`` with the weights of a ``transformers.GPT2LMHeadModel``: equal logits.
+        """A ``GPT`` with the weights of a ``transformers.GPT2LMHeadModel``, in their dtype.
 
         GPT-2's ``Conv1D`` layers store (in, out) matrices; ``nn.Linear`` stores (out, in), so
         those four weights are transposed. Dropout is 0 (a loaded model is for inference; make a
@@ -330,8 +330,8 @@ class GPT(nn.Module):
             n_head=hf_config.n_head,
             n_embd=hf_config.n_embd,
         )
-        model = cls(config)
         theirs = {k: v for k, v in hf_model.state_dict().items() if not k.endswith(".attn.bias")}
+        model = cls(config).to(theirs["transformer.wte.weight"].dtype)  # equal logits
         conv1d = (
             "attn.c_attn.weight",
             "attn.c_proj.weight",

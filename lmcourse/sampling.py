@@ -59,8 +59,8 @@ def sample_from_probs(
     if temperature == 0:
         return int(np.argmax(probs))
     with np.errstate(divide="ignore"):
-        logits = np.log(probs) / temperature  # log(p ** (1/T)); log 0 = -inf stays impossible
-    weights = np.exp(logits - logits.max())  # subtract the max: no overflow for small T
+        log_probs = np.log(probs)  # log 0 = -inf: stays impossible at every T
+    weights = np.exp((log_probs - log_probs.max()) / temperature)  # max first: no overflow
     return int(torch.multinomial(torch.from_numpy(weights), 1, generator=generator))
 
 
@@ -88,9 +88,11 @@ def _check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
 
 
-def _check_logits(logits: torch.Tensor) -> None:
+def _check_logits(logits: torch.Tensor, choosable: bool = False) -> None:
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim < 1:
         raise ValueError("logits must be a floating-point tensor (..., V).")
+    if choosable and (logits.isnan() | logits.isposinf() | logits.isneginf().all(-1, True)).any():
+        raise ValueError("logits must have no nan or +inf, and a finite value in every row.")
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -177,16 +179,18 @@ def choose_next(
     """The next token of each row: the argmax for temperature 0, else a sample.
 
     ``softmax(filter(logits / T))``: the temperature first (the ``P^(1/T)`` rule of
-    ``sample_from_probs``), then top-k, then top-p on the tempered distribution.
+    ``sample_from_probs``), then top-k, then top-p on the tempered distribution. The row's
+    maximum is subtracted first (softmax stays), so a tiny T or huge logit cannot overflow.
 
     Shapes:
         logits: (B, V) -> (B, 1) long.
     """
     _check_temperature(temperature)
-    _check_logits(logits)
+    _check_logits(logits, choosable=True)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-    logits = logits.float() / temperature
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # float64 stays
+    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature  # (B, V), max 0
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if top_p is not None:
@@ -369,12 +373,9 @@ def next_token_cost(
     block_size = model.config.block_size
     if not is_int(repeats) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}.")
-    bad = [L for L in lengths if not is_int(L) or not 2 <= L <= block_size]
-    if bad:
-        raise ValueError(
-            f"context lengths must be integers from 2 to the model's block_size ({block_size}), "
-            f"got {bad}."
-        )
+    if bad := [L for L in lengths if not is_int(L) or not 2 <= L <= block_size]:
+        limit = f"the model's block_size ({block_size})"
+        raise ValueError(f"context lengths must be integers from 2 to {limit}, got {bad}.")
     device = next(model.parameters()).device
     rows = []
     was_training = model.training
@@ -382,8 +383,7 @@ def next_token_cost(
     try:
         with torch.inference_mode():
             for L in lengths:
-                idx = torch.randint(model.config.vocab_size, (1, L), generator=generator)
-                idx = idx.to(device)  # (1, L)
+                idx = torch.randint(model.config.vocab_size, (1, L), generator=generator).to(device)
                 model(idx)  # warm-up for this shape
                 full = [_seconds(device, model, idx) for _ in range(repeats)]
                 cached = []

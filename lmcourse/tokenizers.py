@@ -40,7 +40,11 @@ __all__ = ["WORD_PATTERN", "CharTokenizer", "WordTokenizer"]
 #: 3. anything else that is not whitespace, one character per token (``?``, ``,``, ``'``, ``_``).
 #:
 #: Whitespace separates tokens and is dropped. ``"th' earth"`` gives ``th``, ``'``, ``earth``:
-#: an apostrophe only joins when letters follow it directly.
+#: an apostrophe only joins when letters follow it directly. "Letters" are what Python's ``re``
+#: counts as such: combining marks are not (a Devanagari vowel sign, or an accent typed as its
+#: own code point after ``e``), so each becomes a token of its own; ``unicodedata.normalize(
+#: "NFC", text)`` first puts ``e`` and its accent back together as ``é``. Superscripts such as
+#: ``²`` are not digits to ``re`` and join a word (``x²``).
 WORD_PATTERN = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*|\d+|\S")
 
 # ``WordTokenizer.decode`` puts no space before closing marks and none after opening ones.

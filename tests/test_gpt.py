@@ -236,6 +236,18 @@ def test_dropout_acts_in_training_only_and_a_tiny_batch_can_be_learned():
     assert model(idx[:, :-1], idx[:, 1:])[1].item() < 0.3  # memorised
 
 
+def test_from_hf_gpt2_keeps_the_dtype_of_float64_weights():
+    """float64 weights that float32 cannot hold are copied exactly, not rounded to float32."""
+    hf = hf_gpt2().double()
+    with torch.no_grad():
+        for p in hf.parameters():
+            p.add_(1e-9 * torch.randn_like(p))  # below float32's resolution
+    ours = GPT.from_hf_gpt2(hf).eval()
+    assert {p.dtype for p in ours.parameters()} == {torch.float64}
+    idx = torch.randint(hf.config.vocab_size, (2, hf.config.n_positions))
+    torch.testing.assert_close(ours(idx)[0], hf(idx).logits, atol=1e-12, rtol=1e-12)
+
+
 def test_from_hf_gpt2_rejects_other_models():
     with pytest.raises(TypeError, match="GPT-2"):
         GPT.from_hf_gpt2(torch.nn.Linear(2, 2))

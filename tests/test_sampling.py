@@ -1,6 +1,7 @@
 """Tests of lmcourse.sampling."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -80,6 +81,36 @@ def test_choose_next_samples_p_to_the_power_one_over_temperature(temperature, po
 def test_tiny_temperature_does_not_overflow():
     probs = np.array([1e-300, 0.5, 0.5 - 1e-300])
     assert sample_from_probs(probs, 1e-6, torch.Generator().manual_seed(0)) in (1, 2)
+
+
+def test_subnormal_temperature_is_still_the_argmax():
+    """(log p - max log p) / T: the max is taken before dividing, so even T = 1e-310 works."""
+    assert sample_from_probs(np.array([0.2, 0.5, 0.3]), 1e-310) == 1
+
+
+@pytest.mark.parametrize(
+    "logits, temperature",
+    [
+        (torch.tensor([[1e38, 3e38, 0.0]]), 0.5),  # logits / T alone would be inf
+        (torch.tensor([[90.0, 100.0]], dtype=torch.float64), 1e-37),
+        (torch.tensor([[-1e30, 5.0, float("-inf")]]), 1e-30),
+    ],
+)
+def test_choose_next_does_not_overflow_on_huge_logits_or_tiny_temperatures(logits, temperature):
+    """The row's maximum is subtracted before dividing by T: a sample, not inf/nan."""
+    tokens = choose_next(logits, temperature, generator=torch.Generator().manual_seed(0))
+    assert tokens.tolist() == [[1]]
+
+
+@pytest.mark.parametrize(
+    "row", [[0.0, float("nan")], [0.0, float("inf")], [float("-inf"), float("-inf")]]
+)
+def test_choose_next_refuses_logits_with_no_token_to_choose(row):
+    logits = torch.tensor([[0.0, 1.0], row])
+    message = "logits must have no nan or +inf, and a finite value in every row."
+    for temperature in (0, 1.0):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            choose_next(logits, temperature)
 
 
 def test_seeded_generator_is_reproducible():

@@ -2,6 +2,7 @@
 
 import json
 import string
+import unicodedata
 
 import numpy as np
 import pytest
@@ -209,6 +210,13 @@ def test_word_load_bad_files(tmp_path, content, expected):
 
 
 # --------------------------------------------------------------------------- WordTokenizer
+
+
+def test_word_split_combining_marks_as_documented_in_word_pattern():
+    """Combining marks are not letters to ``re``: own tokens, until NFC recomposes them."""
+    decomposed = "cafe\u0301 x\u00b2"  # "café" typed as e + COMBINING ACUTE ACCENT; x²
+    assert WordTokenizer.split(decomposed) == ["cafe", "\u0301", "x\u00b2"]
+    assert WordTokenizer.split(unicodedata.normalize("NFC", decomposed)) == ["caf\u00e9", "x\u00b2"]
 
 
 def test_word_split_hand_example():
