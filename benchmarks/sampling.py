@@ -22,8 +22,8 @@ import argparse
 
 import torch
 
+from lmcourse.cache_speed import generation_speed, next_token_cost
 from lmcourse.pretrained import load_pretrained
-from lmcourse.sampling import generation_speed, next_token_cost
 
 
 def main() -> None:
