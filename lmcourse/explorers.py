@@ -26,8 +26,15 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from lmcourse.lm import eval_mode, next_token_logits, prompt_ids
-from lmcourse.sampling import _context_size, entropy_bits, generate, stream
-from lmcourse.utils import generator_from_seed, is_int, is_real
+from lmcourse.sampling import (
+    _check_temperature,
+    _context_size,
+    entropy_bits,
+    generate,
+    stream,
+    tempered,
+)
+from lmcourse.utils import generator_from_seed, is_int
 from lmcourse.viz import attention_heatmap, next_token_bars
 from lmcourse.widgets import _error_html, _read_seed, _seed_box
 
@@ -303,14 +310,11 @@ class NextTokenExplorer:
         """``softmax(logits / T)`` of the next token after ``prompt`` (its last ``block_size``).
 
         Shapes:
-            returns (V,) on the CPU, summing to 1; one-hot at the argmax for T = 0.
+            returns (V,) on the CPU, summing to 1; all of it on the argmax for T = 0.
         """
-        if not is_real(temperature) or not 0 <= temperature < math.inf:
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+        _check_temperature(temperature)  # before the model runs
         logits = next_token_logits(self.model, self.tokenizer, prompt)  # (V,)
-        if temperature == 0:
-            return torch.nn.functional.one_hot(logits.argmax(), len(logits)).float()
-        return torch.softmax(logits / temperature, dim=-1)
+        return torch.softmax(tempered(logits, temperature), dim=-1)
 
     def _redraw(self, _change=None) -> None:
         prompt, temperature = self.prompt.value, self.temperature.value

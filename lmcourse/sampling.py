@@ -21,6 +21,7 @@ __all__ = [
     "generate",
     "sample_from_probs",
     "stream",
+    "tempered",
     "top_k_filter",
     "top_p_filter",
 ]
@@ -47,6 +48,7 @@ def sample_from_probs(
         1
     """
     _check_temperature(temperature)
+    _check_generator(generator)
     probs = np.asarray(probs.detach().cpu() if isinstance(probs, torch.Tensor) else probs, float)
     if probs.ndim != 1 or not probs.size or (probs < 0).any() or not np.isfinite(probs).all():
         raise ValueError("probs must be a (V,) vector of non-negative, finite probabilities.")
@@ -84,11 +86,24 @@ def _check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
 
 
-def _check_logits(logits: torch.Tensor, choosable: bool = False) -> None:
+def _check_generator(generator) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {generator!r:.40}.")
+
+
+def _check_logits(logits: torch.Tensor) -> None:
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point() or logits.ndim < 1:
         raise ValueError("logits must be a floating-point tensor (..., V).")
-    if choosable and (logits.isnan() | logits.isposinf() | logits.isneginf().all(-1, True)).any():
+    if logits.shape[-1] == 0:
+        raise ValueError("logits must have at least one token: V is 0.")
+
+
+def _row_max(logits: torch.Tensor) -> torch.Tensor:
+    """Each row's largest logit, (..., 1); nan or +inf anywhere, or a row of −∞, is refused."""
+    row_max = logits.max(dim=-1, keepdim=True).values  # nan if the row has a nan
+    if not torch.isfinite(row_max).all():
         raise ValueError("logits must have no nan or +inf, and a finite value in every row.")
+    return row_max
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -132,6 +147,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     _check_logits(logits)
     if not is_real(p) or not 0 < p <= 1:
         raise ValueError(f"top_p must be a number in (0, 1], got {p!r}.")
+    _row_max(logits)  # a nan would make the running sum below meaningless
     if p == 1:  # every token (a float32 running sum can reach 1 before the tail ends)
         return logits
     probs = torch.softmax(logits.float(), dim=-1)  # (..., V)
@@ -165,6 +181,27 @@ def _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_s
         )
 
 
+def tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``(logits - max) / T`` for each row: the logits whose softmax is ``P^(1/T)``, renormalised.
+
+    Subtracting the row's maximum leaves the softmax as it is and keeps a tiny T or a huge logit
+    from overflowing; a T too small for float32 is divided in float64, so even T = 1e-300
+    works. T = 0 is the limit: 0 for the largest logit (and its ties), −∞ for every other.
+
+    Shapes:
+        logits: (..., V) -> (..., V), float32 or the logits' wider float type.
+    """
+    _check_temperature(temperature)
+    _check_logits(logits)
+    dtype = torch.promote_types(logits.dtype, torch.float32)  # float64 stays float64
+    shifted = logits.to(dtype) - _row_max(logits)  # (..., V), each row's max now 0
+    if temperature == 0:
+        return torch.where(shifted == 0, 0.0, -math.inf).to(dtype)
+    if temperature < torch.finfo(dtype).tiny:  # T would lose its digits (or be 0) in dtype
+        return (shifted.double() / temperature).to(dtype)
+    return shifted / temperature
+
+
 def choose_next(
     logits: torch.Tensor,
     temperature: float = 1.0,
@@ -174,19 +211,19 @@ def choose_next(
 ) -> torch.Tensor:
     """The next token of each row: the argmax for temperature 0, else a sample.
 
-    ``softmax(filter(logits / T))``: the temperature first (the ``P^(1/T)`` rule of
-    ``sample_from_probs``), then top-k, then top-p on the tempered distribution. The row's
-    maximum is subtracted first (softmax stays), so a tiny T or huge logit cannot overflow.
+    ``softmax(filter(logits / T))``: the temperature first (``tempered``: the ``P^(1/T)``
+    rule of ``sample_from_probs``), then top-k, then top-p on the tempered distribution.
 
     Shapes:
         logits: (B, V) -> (B, 1) long.
     """
     _check_temperature(temperature)
-    _check_logits(logits, choosable=True)
+    _check_logits(logits)
+    _check_generator(generator)
     if temperature == 0:
+        _row_max(logits)  # refuses nan and +inf, as sampling does
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # float64 stays
-    logits = (logits - logits.max(dim=-1, keepdim=True).values) / temperature  # (B, V), max 0
+    logits = tempered(logits, temperature)  # (B, V)
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if top_p is not None:
@@ -226,6 +263,10 @@ def stream(
     _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size)
     from lmcourse.attention import KVCache  # (imports torch.nn only; here to keep this light)
 
+    _check_generator(generator)
+    model_context = _context_size(model, None)
+    if block_size is not None and model_context is not None and block_size > model_context:
+        raise ValueError(f"block_size {block_size} is more than the model's {model_context}.")
     block_size = _context_size(model, block_size)
     cached = use_cache and _can_cache(model)
     if block_size is not None:  # when the window is full, keep this many tokens (see generate)

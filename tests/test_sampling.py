@@ -16,6 +16,7 @@ from lmcourse.sampling import (
     generate,
     sample_from_probs,
     stream,
+    tempered,
     top_k_filter,
     top_p_filter,
 )
@@ -111,6 +112,43 @@ def test_choose_next_refuses_logits_with_no_token_to_choose(row):
     for temperature in (0, 1.0):
         with pytest.raises(ValueError, match=re.escape(message)):
             choose_next(logits, temperature)
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-46, 1e-300, 5e-324])
+def test_tempered_handles_temperatures_below_float32s_range(temperature):
+    """(logits - max) / T, divided in float64 when T is too small for float32: no nan."""
+    out = tempered(torch.tensor([[3.0, 5.0, 5.0, -1.0]]), temperature)
+    assert out.dtype == torch.float32
+    assert out.tolist() == [[-math.inf, 0.0, 0.0, -math.inf]]
+    tokens = choose_next(torch.tensor([[3.0, 5.0, -1.0]]), temperature, top_p=0.5)
+    assert tokens.tolist() == [[1]]
+
+
+def test_tempered_is_the_shifted_logits_over_t_and_t0_is_its_limit():
+    logits = torch.tensor([[1.0, 3.0, 2.0], [0.0, 0.0, -math.inf]], dtype=torch.float64)
+    expected = torch.tensor([[-1.0, 0.0, -0.5], [0.0, 0.0, -math.inf]], dtype=torch.float64)
+    torch.testing.assert_close(tempered(logits, 2.0), expected, rtol=0, atol=0)
+    inf = math.inf
+    assert tempered(logits, 0).tolist() == [[-inf, 0.0, -inf], [0.0, 0.0, -inf]]  # ties share
+
+
+def test_filters_and_choose_next_name_logits_with_nothing_to_choose():
+    with pytest.raises(ValueError, match=re.escape("logits must have at least one token: V is 0.")):
+        choose_next(torch.zeros(1, 0), 1.0)
+    message = "logits must have no nan or +inf, and a finite value in every row."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        top_p_filter(torch.tensor([[0.0, math.nan, 1.0]]), 0.5)
+
+
+def test_generate_names_a_block_size_beyond_the_models_and_a_bad_generator():
+    model = _tiny_gpt(block_size=8)
+    with pytest.raises(ValueError, match=re.escape("block_size 100 is more than the model's 8.")):
+        generate(model, torch.zeros(1, 1, dtype=torch.long), 3, block_size=100)
+    message = "generator must be a torch.Generator or None, got 0."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate(model, torch.zeros(1, 1, dtype=torch.long), 3, generator=0)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        sample_from_probs(np.array([0.5, 0.5]), 1.0, generator=0)
 
 
 def test_seeded_generator_is_reproducible():

@@ -210,6 +210,8 @@ def test_next_token_distribution(gpt):
     )  # a prompt longer than block_size: its last 32 characters
     with pytest.raises(ValueError, match="temperature must be a number >= 0"):
         explorer.distribution("To be", -1.0)
+    for tiny in (1e-50, 1e-300):  # below float32's range: still the argmax, never nan
+        assert torch.equal(explorer.distribution("To be", tiny), greedy)
 
 
 def test_next_token_widget_redraws_and_reports_errors(gpt):
