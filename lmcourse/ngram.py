@@ -272,11 +272,14 @@ class NGramLM:
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
         context: Sequence[str] = (),
+        unk: bool = False,
     ) -> list[str]:
         """Sample up to ``max_tokens`` tokens of a sentence that starts with ``context``.
 
         Stops early at EOS (not included) and never emits BOS. ``temperature`` 0 is greedy
-        (argmax); otherwise each step samples from ``P ** (1/T)``, renormalised.
+        (argmax); otherwise each step samples from ``P ** (1/T)``, renormalised. UNK stands
+        for every rare token at once, not for a text, so it is left out too (the others are
+        renormalised) unless ``unk`` is True, or unless nothing else is possible.
         """
         self._check_fitted()
         if not is_int(max_tokens) or max_tokens < 0:
@@ -288,6 +291,8 @@ class NGramLM:
             probs = self.next_token_probs(history)
             if BOS in self._stoi:
                 probs[self._stoi[BOS]] = 0.0  # BOS is padding: it never follows a token
+            if not unk and probs.sum() > probs[UNK_ID]:
+                probs[UNK_ID] = 0.0  # "<unk>" is not text: sample a real token
             token = self._vocab[sample_from_probs(probs, temperature, generator)]
             if token == EOS:
                 break

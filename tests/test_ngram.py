@@ -496,7 +496,31 @@ def test_generate_never_emits_bos():
     assert lm.next_token_probs(["a"])[lm.stoi[BOS]] > 0
     gen = torch.Generator().manual_seed(0)
     tokens = [t for _ in range(200) for t in lm.generate(5, generator=gen, temperature=50.0)]
-    assert BOS not in tokens and set(tokens) == {UNK, "a"}
+    assert BOS not in tokens and set(tokens) == {"a"}
+    with_unk = lm.generate(200, generator=gen, temperature=50.0, unk=True)
+    assert BOS not in with_unk and set(with_unk) == {UNK, "a"}
+
+
+def test_generate_leaves_out_unk_renormalising_the_rest():
+    """Add-one bigram after "a": (1 + count) / (1 + V), V = 5: 1/6 for UNK, BOS, EOS and "a",
+    2/6 for "b". Without UNK and BOS, P(b | a) = 2 / (2 + 1 + 1) = 1/2: samples follow that."""
+    lm = NGramLM(2, "add_k", k=1.0).fit([["a", "b"]])
+    probs = lm.next_token_probs(["a"])
+    assert probs[lm.stoi[UNK]] == pytest.approx(1 / 6) and probs[lm.stoi["b"]] == pytest.approx(
+        2 / 6
+    )
+    gen = torch.Generator().manual_seed(0)
+    first = [(lm.generate(1, gen, context=["a"]) or [EOS])[0] for _ in range(4000)]
+    assert UNK not in first
+    share = first.count("b") / 4000
+    assert abs(share - 0.5) < 4 * (0.25 / 4000) ** 0.5, share  # 4 binomial sigma
+
+
+def test_generate_emits_unk_when_nothing_else_is_possible():
+    """MLE after "x", whose followers were all rare (min_count 2): UNK is the one choice."""
+    lm = NGramLM(2, "mle", min_count=2).fit([["x", "y"], ["x", "z"]])
+    assert lm.next_token_probs(["x"])[lm.stoi[UNK]] == 1.0
+    assert lm.generate(1, torch.Generator().manual_seed(0), context=["x"]) == [UNK]
 
 
 @pytest.mark.parametrize(("temperature", "p_b"), [(1.0, 1 / 3), (0.5, 1 / 5), (1e-3, 0.0)])
