@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from lmcourse.files import write_text_atomically
-from lmcourse.utils import get_device, is_int
+from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
     "CORPORA",
@@ -253,8 +253,8 @@ def train_val_split(data, val_fraction: float = 0.1):
         >>> train_val_split("abcdefghij", 0.2)
         ('abcdefgh', 'ij')
     """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}.")
+    if not is_real(val_fraction) or not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}.")
     n = int((1 - val_fraction) * len(data))
     if n == 0 or n == len(data):
         raise ValueError(

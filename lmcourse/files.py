@@ -28,6 +28,8 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     and ``path`` is left as it was.
     """
     path = Path(path)
+    if path.is_dir():  # os.replace would fail later, naming the temporary file
+        raise IsADirectoryError(f"'{path}' is a folder; give the path of a file to write.")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:

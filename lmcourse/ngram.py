@@ -89,6 +89,8 @@ class NGramConfig:
             object.__setattr__(self, "lambdas", self._checked_lambdas(self.lambdas))
 
     def _checked_lambdas(self, lambdas: Sequence[float]) -> tuple[float, ...]:
+        if isinstance(lambdas, str) or not all(is_real(x) for x in lambdas):
+            raise ValueError(f"lambdas must be a sequence of numbers, got {lambdas!r}.")
         weights = tuple(float(x) for x in lambdas)
         if len(weights) != self.n + 1:
             raise ValueError(

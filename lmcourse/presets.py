@@ -96,6 +96,8 @@ def train_gpt(
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {list(PRESETS)}, got {preset!r}.")
         preset = PRESETS[preset]
+    if not isinstance(preset, Preset):
+        raise ValueError(f"preset must be a name of {list(PRESETS)} or a Preset, got {preset!r}.")
     model_fields = {"n_layer", "n_head", "n_embd", "dropout", "bias", "gelu"}
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(overrides) - model_fields - train_fields

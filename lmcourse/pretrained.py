@@ -67,7 +67,8 @@ def load_pretrained(name: str = "shakespeare-char", device: str | None = None) -
         device: where to put the model (default: the CPU).
     """
     if name not in available():
-        raise ValueError(f"No shipped model {name!r}; available: {available()}.")
+        hint = " For a checkpoint file, use load_model(path)." if isinstance(name, Path) else ""
+        raise ValueError(f"No shipped model {name!r}; available: {available()}.{hint}")
     entry = load_checkpoint(MODELS_DIR / f"{name}.pt")
     info = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
     model = model_from_checkpoint(entry).to(_device(device)).eval()

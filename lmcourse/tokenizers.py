@@ -77,7 +77,10 @@ def _to_id_list(ids: Iterable[int], vocab_size: int) -> list[int]:
     """Ids (list, 1-D tensor or array) as a list of Python ints, each checked to be in range."""
     if getattr(ids, "ndim", 1) != 1:
         raise ValueError(f"decode expects a 1-D sequence of ids, got shape {tuple(ids.shape)}.")
-    ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    try:
+        ids = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    except TypeError:  # None, a number: not a sequence at all
+        raise TypeError(f"decode takes a sequence of ids, got {type(ids).__name__}.") from None
     if all(type(i) is int and 0 <= i < vocab_size for i in ids):
         return ids  # the common case, checked in one pass
     out = []  # otherwise convert one by one (numpy ints in a list) and name the first bad id
@@ -95,6 +98,13 @@ def _to_id_list(ids: Iterable[int], vocab_size: int) -> list[int]:
             )
         out.append(i)
     return out
+
+
+def _check_text(text: str) -> None:
+    """``encode`` takes a ``str``; bytes (a file opened in binary mode) must be decoded first."""
+    if not isinstance(text, str):
+        hint = ": decode them first, e.g. data.decode('utf-8')" if isinstance(text, bytes) else ""
+        raise TypeError(f"encode takes a str, got {type(text).__name__}{hint}.")
 
 
 def _save_json(path: str | os.PathLike, data: dict) -> None:
@@ -178,6 +188,7 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """The id of every character of ``text``: ``len(encode(text)) == len(text)``."""
+        _check_text(text)
         if self.unk is not None:
             unk_id = self.stoi[self.unk]
             return [self.stoi.get(c, unk_id) for c in text]
@@ -306,7 +317,8 @@ class WordTokenizer:
         return [w if w in self.stoi else self.unk for w in self.split(text, self.lowercase)]
 
     def encode(self, text: str) -> list[int]:
-        """The id of every token of ``text``; unknown words get the ``unk`` id, 0. Never raises."""
+        """The id of every token of ``text``; unknown words get the ``unk`` id, 0."""
+        _check_text(text)
         return [self.stoi.get(w, 0) for w in self.split(text, self.lowercase)]
 
     def decode(self, ids: Iterable[int]) -> str:

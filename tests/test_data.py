@@ -211,7 +211,7 @@ def test_split_matches_the_classic_size():
     assert torch.equal(torch.cat([train, val]), torch.arange(TINY_SHAKESPEARE_CHARS))
 
 
-@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5])
+@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, "0.1", None, float("nan")])
 def test_split_rejects_bad_fractions(bad):
     with pytest.raises(ValueError, match="val_fraction"):
         train_val_split("abcdefghij", bad)

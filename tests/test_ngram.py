@@ -552,6 +552,8 @@ def test_temperature_sharpens_the_distribution(temperature, p_b):
         ({"n": 2, "lambdas": [0.5, 0.5]}, r"lambdas must have n \+ 1 = 3 weights"),
         ({"n": 1, "lambdas": [1.5, -0.5]}, r"lambdas must all be non-negative"),
         ({"n": 1, "lambdas": [0.5, 0.6]}, r"lambdas must sum to 1.*sum 1.1"),
+        ({"n": 1, "lambdas": "ab"}, r"lambdas must be a sequence of numbers, got 'ab'"),
+        ({"n": 1, "lambdas": [0.5, "0.5"]}, r"lambdas must be a sequence of numbers"),
         (
             {"n": 1, "smoothing": "kneser_ney", "nltk_compat": True},
             r"nltk_compat=True needs n >= 2",

@@ -2,6 +2,8 @@
 
 import hashlib
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,6 +59,9 @@ def test_it_writes_shakespeare(shipped):
 def test_an_unknown_name_lists_the_shipped_ones():
     with pytest.raises(ValueError, match="shakespeare-char"):
         load_pretrained("gpt-5")
+    message = "available: ['shakespeare-char']. For a checkpoint file, use load_model(path)."
+    with pytest.raises(ValueError, match=re.escape(message)):  # a path: the user has a file
+        load_pretrained(Path("runs/ckpt.pt"))
 
 
 # ------------------------------------------------- load_model: a shipped name or your checkpoint

@@ -1,6 +1,7 @@
 """Tests for lmcourse.tokenizers: hand-checked examples, round-trip invariants, errors, files."""
 
 import json
+import re
 import string
 import unicodedata
 
@@ -394,6 +395,24 @@ def test_word_save_load_round_trip(tmp_path):
         assert loaded.decode(loaded.encode(text)) == tok.decode(tok.encode(text))
     assert WordTokenizer.from_text(text) != WordTokenizer.from_text(text, lowercase=True)
     assert WordTokenizer.from_text(text) != CharTokenizer.from_text(text)
+
+
+@pytest.mark.parametrize("tok", [CharTokenizer("ab"), WordTokenizer(["<unk>", "a"])])
+def test_encode_and_decode_name_a_wrong_type(tok):
+    message = "encode takes a str, got bytes: decode them first, e.g. data.decode('utf-8')."
+    with pytest.raises(TypeError, match=re.escape(message)):
+        tok.encode(b"ab")  # a file opened in binary mode
+    with pytest.raises(TypeError, match=re.escape("encode takes a str, got NoneType.")):
+        tok.encode(None)
+    with pytest.raises(TypeError, match=re.escape("decode takes a sequence of ids, got NoneType.")):
+        tok.decode(None)
+
+
+def test_save_to_a_folder_names_the_folder(tmp_path):
+    message = f"'{tmp_path}' is a folder; give the path of a file to write."
+    with pytest.raises(IsADirectoryError, match=re.escape(message)):
+        CharTokenizer("ab").save(tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
 
 
 def test_decode_refuses_booleans_as_ids():
