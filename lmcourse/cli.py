@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,12 @@ def _fail(command: str, message: str) -> NoReturn:
     """Report a usage mistake the way argparse does: a message on stderr, exit status 2."""
     print(f"lmcourse {command}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _reader_gone() -> int:
+    """After a BrokenPipeError on stdout (``lmcourse ... | head``): end quietly, as ``yes`` does."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+    return 141  # 128 + SIGPIPE, the status of `yes | head`
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -71,8 +78,35 @@ def _presets(args: argparse.Namespace) -> int:
 
 
 #: Command-line options that override a preset's setting of the same name, when given.
-_OVERRIDES = ("max_steps", "batch_size", "learning_rate", "eval_interval", "seed", "compile",
-              "n_layer", "n_head", "n_embd", "dropout")  # fmt: skip
+_OVERRIDES = ("max_steps", "batch_size", "learning_rate", "min_lr", "eval_interval", "seed",
+              "compile", "n_layer", "n_head", "n_embd", "dropout")  # fmt: skip
+
+
+def _train_overrides(args: argparse.Namespace) -> dict:
+    """The settings the options replace; ``--learning-rate`` alone scales the preset's min_lr."""
+    from lmcourse.presets import PRESETS
+
+    overrides = {k: v for k, v in vars(args).items() if k in _OVERRIDES and v is not None}
+    preset = PRESETS.get(args.preset)  # (an unknown name: train_gpt says so)
+    scale = "learning_rate" in overrides and "min_lr" not in overrides
+    if scale and preset and preset.train.min_lr is not None:
+        # The same shape of schedule at another height: the preset's min_lr / lr ratio stays,
+        # and min_lr stays <= lr (the preset's 1e-4 would be above a --learning-rate of 1e-5).
+        ratio = preset.train.min_lr / preset.train.learning_rate
+        overrides["min_lr"] = overrides["learning_rate"] * ratio
+    return overrides
+
+
+def _train_notes(args: argparse.Namespace, device: str | None, out_dir: Path) -> None:
+    """Print, on stderr, what may surprise about this run before it starts."""
+    from lmcourse import distributed
+
+    if args.preset == "gpu" and _device_kind(device) == "cpu":
+        print("lmcourse train: note: the gpu preset on a CPU takes seconds a step and hours "
+              "in all; --preset cpu is the recipe for a CPU.", file=sys.stderr)  # fmt: skip
+    if args.resume and not (out_dir / "ckpt.pt").exists() and distributed.is_main_process():
+        print(f"lmcourse train: note: no checkpoint at {out_dir / 'ckpt.pt'} to resume "
+              "from; starting a new run.", file=sys.stderr)  # fmt: skip
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -82,23 +116,20 @@ def _train(args: argparse.Namespace) -> int:
     from lmcourse.presets import train_gpt
     from lmcourse.trainer import TrainingInterrupted
 
-    overrides = {k: v for k, v in vars(args).items() if k in _OVERRIDES and v is not None}
+    if not args.corpus:  # (load_text would read "" as the folder ".")
+        _fail("train", "--corpus is empty: give a corpus name or the path of a text file.")
+    overrides = _train_overrides(args)
     out_dir = Path(args.out_dir) if args.out_dir else Path("runs") / args.preset
     try:
         device = distributed.setup(args.device)  # under torchrun: join the process group
         if device is not None:
             overrides["device"] = device
-        if args.preset == "gpu" and _device_kind(overrides.get("device")) == "cpu":
-            print("lmcourse train: note: the gpu preset on a CPU takes seconds a step and hours "
-                  "in all; --preset cpu is the recipe for a CPU.", file=sys.stderr)  # fmt: skip
-        if args.resume and not (out_dir / "ckpt.pt").exists() and distributed.is_main_process():
-            print(f"lmcourse train: note: no checkpoint at {out_dir / 'ckpt.pt'} to resume "
-                  "from; starting a new run.", file=sys.stderr)  # fmt: skip
+        _train_notes(args, overrides.get("device"), out_dir)
         try:
             _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
                                       resume=args.resume, progress=not args.no_progress,
                                       **overrides)  # fmt: skip
-        except (ValueError, FileNotFoundError, FileExistsError) as error:  # CheckpointError too
+        except (ValueError, OSError) as error:  # CheckpointError; a corpus that is a folder...
             _fail("train", str(error))
         except RuntimeError as error:  # torch's out-of-memory errors are RuntimeErrors
             needed = _out_of_memory(error)
@@ -107,13 +138,16 @@ def _train(args: argparse.Namespace) -> int:
             _fail("train", f"out of memory{needed}: lower --batch-size, or the model's size "
                            "(--n-embd, --n-layer).")  # fmt: skip
         except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
-            again = " ".join(sys.argv[1:]) + ("" if args.resume else " --resume")
+            again = shlex.join(args.argv) + ("" if args.resume else " --resume")  # quoted
             print(f"lmcourse train: {stop.signal_name}: stopped after step {stop.step} of "
                   f"{stop.max_steps}, saved in {stop.checkpoint}. Continue with:\n"
                   f"    lmcourse {again}", file=sys.stderr)  # fmt: skip
             return 128 + signal.Signals[stop.signal_name]  # the shell's code for that signal
         if distributed.is_main_process():
-            _report_training(history, out_dir)
+            try:
+                _report_training(history, out_dir)
+            except BrokenPipeError:  # `lmcourse train ... | head -1`: the run is saved already
+                return _reader_gone()
     finally:
         distributed.teardown()
     return 0
@@ -195,6 +229,22 @@ def _load_for_sampling(source: str, device: str | None):
     return model, tokenizer, device
 
 
+def _check_model(args: argparse.Namespace, model, tokenizer) -> None:
+    """Refuse weights that are NaN or inf, and a prompt with characters the model never saw."""
+    import torch
+
+    from lmcourse.tokenizers import _describe_char
+
+    if not all(torch.isfinite(p).all() for p in model.parameters()):  # one pass over the weights
+        _fail("sample", f"the model of {args.checkpoint} has weights that are not finite (NaN "
+                        "or inf: its training diverged); it cannot write text.")  # fmt: skip
+    unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
+    if unknown and tokenizer.unk is None:
+        chars = ", ".join(map(_describe_char, unknown))  # 'é' (U+00E9): a lone accent shows too
+        _fail("sample", f"the prompt has characters outside the checkpoint's vocabulary of "
+                        f"{tokenizer.vocab_size}: {chars}.")  # fmt: skip
+
+
 def _sample(args: argparse.Namespace) -> int:
     _check_sample_args(args)
     import torch
@@ -203,10 +253,7 @@ def _sample(args: argparse.Namespace) -> int:
     from lmcourse.utils import generator_from_seed
 
     model, tokenizer, device = _load_for_sampling(args.checkpoint, args.device)
-    unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
-    if unknown and tokenizer.unk is None:
-        _fail("sample", f"the prompt has characters outside the checkpoint's vocabulary of "
-                        f"{tokenizer.vocab_size}: {', '.join(map(repr, unknown))}.")  # fmt: skip
+    _check_model(args, model, tokenizer)
     idx = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long, device=device)  # (1, T)
     generator = generator_from_seed(args.seed)
     block_size = getattr(model.config, "block_size", None)
@@ -222,8 +269,11 @@ def _sample(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
         return 130
     except BrokenPipeError:  # `lmcourse sample ... | head`: the reader has gone; so do we
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
-        return 141  # 128 + SIGPIPE, as `yes | head` gives
+        return _reader_gone()
+    except ValueError:  # the arguments were checked above: the logits were inf or nan
+        print()  # end the line of text
+        _fail("sample", f"the model of {args.checkpoint} gives outputs that are not finite "
+                        "(its weights may be NaN: training diverged).")  # fmt: skip
     return 0
 
 
@@ -252,12 +302,16 @@ def _add_train(commands) -> None:
     add("--out-dir", help="where ckpt.pt and metrics.jsonl go (default: runs/PRESET)")
     add("--resume", action="store_true", help="continue from OUT_DIR/ckpt.pt if it exists")
     add("--device", help="cpu, cuda, cuda:1, mps (default: the best available)")
+    more = {"--batch-size": "; per process under torchrun",
+            "--learning-rate": "; without --min-lr, min_lr changes by the same factor, keeping "
+                               "the preset's min_lr/lr (nanoGPT's rule: min_lr = lr/10)",
+            "--min-lr": ", scaled with --learning-rate; where the cosine decay ends"}  # fmt: skip
     for flag, kind in (("--max-steps", int), ("--batch-size", int), ("--learning-rate", float),
-                       ("--eval-interval", int), ("--seed", int), ("--n-layer", int),
-                       ("--n-head", int), ("--n-embd", int), ("--dropout", float)):  # fmt: skip
-        per_process = "; per process under torchrun" if flag == "--batch-size" else ""
+                       ("--min-lr", float), ("--eval-interval", int), ("--seed", int),
+                       ("--n-layer", int), ("--n-head", int), ("--n-embd", int),
+                       ("--dropout", float)):  # fmt: skip
         add(flag, type=kind, metavar="N" if kind is int else "X",
-            help=f"(default: the preset's{per_process})")  # fmt: skip
+            help=f"(default: the preset's{more.get(flag, '')})")  # fmt: skip
     add("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
     add("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)
@@ -320,12 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_sample(commands)
     _add_run(commands)
+    for command in commands.choices.values():  # main reports a mistake with its command's usage
+        command.set_defaults(parser=command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # `lmcourse train --bogus 1`: train's usage, not the top-level one
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.argv = argv  # what a "Continue with:" line repeats
     if args.command is None:
         parser.print_help()
         return 0

@@ -2,16 +2,21 @@
 
 The notebook's ``parameters`` cell declares its knobs (``papermill --help-notebook``); ``-p KEY
 VALUE``, ``--preset`` and ``--device`` are checked against them (an unknown name, a value of the
-wrong type, a preset the notebook does not know) before a kernel starts. A value that names a
-file or folder from where the command runs (``-p corpus my.txt``, ``-p checkpoint runs/x``)
-becomes its absolute path, since the kernel runs in ``notebooks/``. The executed notebook,
-and the checkpoint of a training notebook (its ``out_dir``), go to ``runs/NN-PRESET-TIME/``.
+wrong type, a preset the notebook does not know) before a kernel starts. A relative path given
+to ``corpus``, ``checkpoint`` or ``out_dir`` (``-p corpus my.txt``, ``-p out_dir runs/mine``)
+means one from where the command runs: it becomes absolute, since the kernel runs in
+``notebooks/``. The executed notebook, and the checkpoint of a training notebook (its
+``out_dir``), go to ``runs/NN-PRESET-TIME/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from lmcourse.cli import _fail
@@ -69,13 +74,30 @@ def _choices(declared: dict) -> list[str]:
     return re.findall(r'"([^"\s]+)"', declared.get("help") or "")
 
 
-#: Parameters that name a file or a folder (a corpus name or a shipped model's name also works).
+#: Parameters that name a file or a folder to read (a corpus or a shipped model's name works too).
 _PATH_PARAMETERS = ("corpus", "checkpoint")
+#: Parameters that name a folder to write into: it need not exist yet.
+_OUTPUT_PARAMETERS = ("out_dir",)
 
 
 def _looks_like_a_path(path: Path) -> bool:
     """``runs/x/ckpt.pt`` or ``my.txt``, not a name such as ``tiny-shakespeare``."""
     return len(path.parts) > 1 or path.suffix != ""
+
+
+def _from_here(name: str, value, raw: str):
+    """``value``, a relative path made absolute from here: the kernel runs in notebooks/."""
+    if name not in _PATH_PARAMETERS + _OUTPUT_PARAMETERS or not isinstance(value, str):
+        return value  # (a prompt that happens to name a file stays text)
+    path = Path(value)
+    if path.is_absolute() or not value:
+        return value
+    if name in _OUTPUT_PARAMETERS or path.exists():
+        return str(path.resolve())
+    if _looks_like_a_path(path) and not (_notebooks_dir() / path).exists():
+        _fail("run", f"-p {name} {raw}: no such file or folder, neither here "
+                     f"({Path.cwd()}) nor in {_notebooks_dir()}.")  # fmt: skip
+    return value  # a name, or a path that exists from notebooks/: the notebook's to judge
 
 
 def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dict:
@@ -86,16 +108,9 @@ def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dic
             _fail("run", f"{label} has no parameter {name!r}; its parameters: "
                          f"{', '.join(declared) or 'none'}.")  # fmt: skip
         try:
-            params[name] = _parse_value(name, raw, declared[name])
+            params[name] = _from_here(name, _parse_value(name, raw, declared[name]), raw)
         except ValueError as error:
             _fail("run", f"{label}: {error}")
-        path = Path(params[name]) if isinstance(params[name], str) else None
-        if path is not None and not path.is_absolute() and path.exists():
-            params[name] = str(path.resolve())  # the kernel runs in notebooks/, not here
-        elif name in _PATH_PARAMETERS and path is not None and _looks_like_a_path(path):
-            if not path.exists() and not (_notebooks_dir() / path).exists():
-                _fail("run", f"-p {name} {raw}: no such file or folder, neither here "
-                             f"({Path.cwd()}) nor in {_notebooks_dir()}.")  # fmt: skip
     for name in ("preset", "device"):
         value = getattr(args, name)
         if value is None:
@@ -155,7 +170,6 @@ class _InterruptKernel:
         return self
 
     def _handle(self, number, frame) -> None:
-        import os
         import signal
 
         signal.signal(signal.SIGINT, self.previous)  # a second Ctrl-C: KeyboardInterrupt here
@@ -173,22 +187,41 @@ class _InterruptKernel:
             signal.signal(signal.SIGINT, self.previous)
 
 
+@contextlib.contextmanager
+def _kernel():
+    """A kernel manager for papermill, whose kernel is shut down when the block ends.
+
+    Else the kernel lingers until this process ends, then says so on stderr. Where there are
+    Unix sockets, the kernel listens on them, in a folder of its own: over TCP, ipykernel
+    warns at every start that the traffic (code, outputs) is not encrypted.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    with tempfile.TemporaryDirectory(prefix="lmcourse-kernel-") as sockets:
+        unix = os.name == "posix"  # (Windows: TCP) sockets at ipc://SOCKETS/kernel-1, -2...
+        where = dict(transport="ipc", ip=os.path.join(sockets, "kernel")) if unix else {}
+        kernel_manager = AsyncKernelManager(kernel_name="python3", **where)
+        try:
+            yield kernel_manager
+        finally:
+            if run_sync(kernel_manager.is_alive)():  # (nbclient leaves a kernel it was given)
+                run_sync(kernel_manager.shutdown_kernel)()
+
+
 def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace,
              resumable: bool = False) -> int:  # fmt: skip
     """Run ``notebook`` into ``output`` with papermill; 1 with a short message if it fails.
 
     Ctrl-C interrupts the notebook's kernel (a training run saves its step) and returns 130.
     """
-    import os
-
     import papermill
-    from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import DeadKernelError
 
     saved = os.environ.pop("LMCOURSE_PRESET", None)  # the kernel must not override --preset
-    kernel_manager, status = AsyncKernelManager(kernel_name="python3"), 1
+    status = 1
     try:
-        with _InterruptKernel(kernel_manager) as ctrl_c:
+        with _kernel() as kernel_manager, _InterruptKernel(kernel_manager) as ctrl_c:
             papermill.execute_notebook(str(notebook), str(output), parameters=params,
                                        kernel_name="python3", cwd=str(notebook.parent),
                                        progress_bar=not args.no_progress, km=kernel_manager,
@@ -198,7 +231,7 @@ def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespac
         if ctrl_c.interrupted:
             problem, status = f"was interrupted: {error.evalue}", 130
             if error.ename == "TrainingInterrupted" and resumable:  # a `resume` parameter
-                again = " ".join(sys.argv[1:]) + ("" if params.get("resume") else " -p resume true")
+                again = shlex.join(args.argv) + ("" if params.get("resume") else " -p resume true")
                 problem += f" Continue with: lmcourse {again}"
     except KeyboardInterrupt:
         problem, status = "was stopped (Ctrl-C)", 130

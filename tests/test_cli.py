@@ -199,9 +199,17 @@ Path(out_dir, "probe.json").write_text(json.dumps(seen))
 """
 
 
-def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capsys):
+def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capfd):
     # One real execution, of a two-cell notebook that records what it was given: the
     # course's notebooks declare no out_dir or device, and take seconds each.
+    kernels = []  # the kernel's process
+
+    def execute_notebook(*args, km, **kwargs):
+        real_execute_notebook(*args, km=km, **kwargs)
+        kernels.append(km.provisioner.process)
+
+    real_execute_notebook = papermill.execute_notebook
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
     notebooks, work = tmp_path / "notebooks", tmp_path / "work"
     notebooks.mkdir(), work.mkdir()
     cells = [nbformat.v4.new_code_cell(PROBE_PARAMETERS, metadata={"tags": ["parameters"]}),
@@ -222,7 +230,11 @@ def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capsys):
     [folder] = (work / "runs").iterdir()
     assert re.fullmatch(r"07-gpu-\d{8}-\d{6}", folder.name)
     executed = folder / "07_probe.ipynb"
-    assert f"executed notebook: {executed}" in capsys.readouterr().out
+    out, err = capfd.readouterr()  # the kernel's own stderr too
+    assert f"executed notebook: {executed}" in out
+    # no "[IPKernelApp] WARNING | Kernel is running over TCP without encryption..." (Unix
+    # sockets), and no "Parent appears to have exited" later: the kernel was shut down
+    assert err == "" and kernels[0].poll() is not None
     seen = json.loads((folder / "probe.json").read_text())
     assert seen == {"preset": "gpu", "device": "cuda:1", "out_dir": str(folder), "steps": 3,
                     "cwd": str(notebooks)}  # fmt: skip
@@ -288,3 +300,34 @@ def test_run_names_a_path_that_is_nowhere(fake_papermill, tmp_path, monkeypatch,
     assert main(["run", "09", "-p", "checkpoint", "shakespeare-char", "--out-dir", "out"]) == 0
     # a path that exists from notebooks/ (where the kernel runs) is left to the kernel
     assert main(["run", "01", "-p", "corpus", "00_welcome.ipynb", "--out-dir", "out"]) == 0
+
+
+def test_run_makes_out_dir_absolute_and_leaves_text_alone(fake_papermill, tmp_path, monkeypatch):
+    # notebook 08 writes its checkpoint into out_dir: from the user's folder, not notebooks/
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "08", "-p", "out_dir", "runs/mine", "--no-progress"]) == 0
+    assert fake_papermill[0]["parameters"]["out_dir"] == str(tmp_path / "runs" / "mine")
+    # a prompt is text, even one that is also the name of a folder here
+    assert main(["run", "09", "-p", "prompt", "runs", "--out-dir", "out", "--no-progress"]) == 0
+    assert fake_papermill[1]["parameters"]["prompt"] == "runs"
+
+
+def test_run_interrupted_says_how_to_continue_in_words_the_shell_reads(
+    tmp_path, monkeypatch, capsys
+):
+    def execute_notebook(*args, **kwargs):  # Ctrl-C while notebook 08 trains
+        os.kill(os.getpid(), signal.SIGINT)  # (the handler only notes it: no kernel to pass to)
+        raise papermill.PapermillExecutionError(
+            cell_index=9, exec_count=7, source="train(...)", ename="TrainingInterrupted",
+            evalue="SIGINT: stopped after step 3 of 30.", traceback=["..."],
+        )  # fmt: skip
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    out_dir = tmp_path / "my run"
+    assert main(["run", "08", "--out-dir", str(out_dir), "-p", "corpus", "tiny-shakespeare"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "lmcourse run: 08_train_gpt.ipynb was interrupted: SIGINT: stopped after step 3 of 30. "
+        f"Continue with: lmcourse run 08 --out-dir '{out_dir}' -p corpus tiny-shakespeare "
+        f"-p resume true; the executed notebook, up to there, is {out_dir / '08_train_gpt.ipynb'}"
+    )

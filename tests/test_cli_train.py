@@ -162,7 +162,12 @@ def bad_checkpoints(tmp_path):
         (["sample", "--checkpoint", "{ckpt}", "--top-p", "0"], "got 0.0"),
         (["sample", "--checkpoint", "{corrupt}"], "truncated or corrupt"),
         (["sample", "--checkpoint", "{no_tokenizer}"], "holds no tokenizer"),
-        (["sample", "--checkpoint", "{ckpt}", "--prompt", "héllo €"], "'é', '€'"),
+        (
+            ["sample", "--checkpoint", "{ckpt}", "--prompt", "héllo €"],
+            "'é' (U+00E9), '€' (U+20AC).",
+        ),
+        # a combining accent alone looks like nothing: its code point says what it is
+        (["sample", "--checkpoint", "{ckpt}", "--prompt", "e\u0301"], ": '\u0301' (U+0301)."),
         (["sample", "--checkpoint", "{ckpt}", "--temperature", "-0.5"], "--temperature must be"),
         (["sample", "--checkpoint", "{ckpt}", "--max-new-tokens", "-1"], "must be >= 0, got -1"),
         (["sample", "--checkpoint", "{ckpt}", "--prompt", ""], "--prompt is empty"),
@@ -172,6 +177,11 @@ def bad_checkpoints(tmp_path):
         ([*TRAIN, "--out-dir", "{corrupt}"], "is a file, not a folder"),
         ([*TRAIN, "--seed", str(2**64)], "seed must be an integer from 0 to 2**63 - 1"),
         ([*TRAIN, "--corpus", "{short}"], "the validation part of"),
+        ([*TRAIN, "--corpus", "{empty_dir}"], "is a folder; pass the path of one text file."),
+        (
+            [*TRAIN, "--corpus", ""],
+            ": --corpus is empty: give a corpus name or the path of a text file.\n",
+        ),
     ],
 )
 def test_mistakes_exit_2_with_a_one_line_message(argv, expected, trained, bad_checkpoints, capsys):
@@ -225,3 +235,96 @@ def test_running_out_of_memory_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(lmcourse.presets, "train_gpt", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # any other failure is not dressed up as one
         main([*TRAIN])
+
+
+def test_learning_rate_alone_scales_the_presets_min_lr_and_min_lr_sets_it(tmp_path, capsys):
+    # ci's recipe decays lr 1e-3 to min_lr 1e-4: a tenth, kept for a learning rate of 1e-5
+    assert main([*TRAIN, "--max-steps", "2", "--out-dir", str(tmp_path / "a"),
+                 "--learning-rate", "1e-5"]) == 0  # fmt: skip
+    config = load_checkpoint(tmp_path / "a" / "ckpt.pt")["train_config"]
+    assert config["learning_rate"] == 1e-5 and config["min_lr"] == pytest.approx(1e-6)
+    assert main([*TRAIN, "--max-steps", "2", "--out-dir", str(tmp_path / "b"),
+                 "--learning-rate", "1e-5", "--min-lr", "0"]) == 0  # fmt: skip
+    assert load_checkpoint(tmp_path / "b" / "ckpt.pt")["train_config"]["min_lr"] == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # (argparse wraps the lines)
+    assert ("--learning-rate X (default: the preset's; without --min-lr, min_lr changes by the "
+            "same factor, keeping the preset's min_lr/lr (nanoGPT's rule: min_lr = lr/10)) "
+            "--min-lr X (default: the preset's, scaled with --learning-rate; where the cosine "
+            "decay ends)") in help_text  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [[*TRAIN], ["sample", "--checkpoint", "x"], ["run", "01"]])
+def test_an_unknown_option_is_reported_with_the_commands_own_usage(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--bogus", "1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: lmcourse {command[0]} [-h]")
+    assert err.endswith(f"\nlmcourse {command[0]}: error: unrecognized arguments: --bogus 1\n")
+
+
+def test_the_continue_line_after_ctrl_c_can_be_pasted_back(monkeypatch, capsys):
+    import lmcourse.presets
+    from lmcourse.trainer import TrainingInterrupted
+
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted(3, 30, "runs/my run/ckpt.pt", "SIGINT")
+
+    monkeypatch.setattr(lmcourse.presets, "train_gpt", interrupted)
+    argv = [*TRAIN, "--corpus", "txt/my file.txt", "--out-dir", "runs/my run"]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == (
+        "lmcourse train: SIGINT: stopped after step 3 of 30, saved in runs/my run/ckpt.pt. "
+        "Continue with:\n    lmcourse train --preset ci --no-progress --device cpu --corpus "
+        "'txt/my file.txt' --out-dir 'runs/my run' --resume\n"
+    )
+
+
+def test_train_into_a_closed_pipe_ends_quietly_and_keeps_the_run(tmp_path):
+    # `lmcourse train ... | head -1`: the report comes after the last step was saved
+    out_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "lmcourse", *TRAIN, "--max-steps", "2",
+               "--out-dir", str(out_dir)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader has gone before the first line
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 141, stderr  # 128 + SIGPIPE
+    assert stderr == b""
+    assert load_checkpoint(out_dir / "ckpt.pt")["step"] == 2
+
+
+@pytest.fixture
+def diverged(trained, tmp_path):
+    """Copies of the trained checkpoint: weights all nan, and weights so large the logits are."""
+    paths = {}
+    for name, value in (("nan", math.nan), ("huge", 1e30)):
+        entry = torch.load(trained[0] / "ckpt.pt", weights_only=False)
+        for weight in entry["model"].values():
+            if weight.is_floating_point():
+                weight.fill_(value)
+        paths[name] = tmp_path / f"{name}.pt"
+        torch.save(entry, paths[name])
+    return paths
+
+
+def test_sampling_a_model_that_diverged_is_one_line(diverged, capsys):
+    argv = ["sample", "--device", "cpu", "--prompt", "AB", "--max-new-tokens", "5"]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--checkpoint", str(diverged["nan"])])  # refused before sampling
+    assert stop.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (
+        f"lmcourse sample: error: the model of {diverged['nan']} has weights that are not "
+        "finite (NaN or inf: its training diverged); it cannot write text.\n"
+    )
+    with pytest.raises(SystemExit) as stop:  # finite weights, infinite outputs
+        main([*argv, "--checkpoint", str(diverged["huge"])])
+    assert stop.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "AB\n" and err == (
+        f"lmcourse sample: error: the model of {diverged['huge']} gives outputs that are not "
+        "finite (its weights may be NaN: training diverged).\n"
+    )
