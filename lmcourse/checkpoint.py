@@ -2,19 +2,22 @@
 
 A checkpoint holds the model's weights and config, the optimizer's state, the step reached,
 the random states (the batch generator, torch's generator for dropout, CUDA's), the training
-config, the history so far and the tokenizer. So ``train(..., resume=True)`` continues exactly
-where the run stopped, and ``lmcourse sample`` needs nothing but the file.
+config, the history so far, the tokenizer and the sha256 of the data. So ``train(...,
+resume=True)`` continues exactly where the run stopped (on the same data, checked), and
+``lmcourse sample`` needs nothing but the file.
 
 Safety:
 
 - Written atomically (a temporary file in the same folder, then a rename): a run killed while
   saving leaves the previous checkpoint intact, never half a file.
 - Read with ``torch.load(weights_only=True)``: only tensors, numbers, strings, lists and dicts
-  are allowed, so a checkpoint from anywhere can never run code when loaded.
+  are allowed, so a checkpoint from anywhere can never run code when loaded. Its entries are
+  checked as it is read: a damaged or hand-made file is refused then, by name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
@@ -30,8 +33,12 @@ from lmcourse.tokenizers import CharTokenizer
 __all__ = [
     "CheckpointError",
     "FORMAT",
+    "changed_settings",
     "check_compatible",
+    "check_resumable",
+    "check_same_text",
     "config_differences",
+    "data_sha256",
     "load_checkpoint",
     "model_from_checkpoint",
     "save_checkpoint",
@@ -45,7 +52,27 @@ FORMAT = "lmcourse-checkpoint-1"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used here: corrupt, truncated, or from another config."""
+    """A checkpoint (or its run's files) that cannot be used here: damaged, or from another run."""
+
+
+#: The entries of a checkpoint: key -> (the types its value may have, must it be there?).
+#: The first three rebuild the model; the others are there when a training run saved them.
+_ENTRIES = {
+    "model_class": ((str,), True),
+    "model_config": ((dict, type(None)), True),  # None: a model without a config dataclass
+    "model": ((dict,), True),  # the weights: the model's state_dict
+    "tokenizer": ((dict, type(None)), False),
+    "step": ((int,), False),
+    "optimizer": ((dict,), False),
+    "rng": ((dict,), False),
+    "history": ((dict,), False),
+    "train_config": ((dict,), False),
+    "corpus": ((str, type(None)), False),
+    "data_sha256": ((str,), False),
+}
+
+#: What a training run saves besides the model: without them a checkpoint cannot be resumed.
+_TRAINING_STATE = ("optimizer", "step", "rng", "history")
 
 
 def _model_classes() -> dict[str, tuple[type, type]]:
@@ -105,9 +132,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **state) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by ``save_checkpoint``, safely (``weights_only=True``).
 
+    Its entries are checked here, so that a damaged or hand-made file fails now, with its name,
+    and not later deep inside the code that uses it.
+
     Raises:
         FileNotFoundError: no file at ``path``.
-        CheckpointError: the file is truncated, corrupt, or not an lmcourse checkpoint.
+        CheckpointError: the file is truncated, corrupt, not an lmcourse checkpoint, or misses
+            an entry (or holds one of the wrong type, or a tokenizer that does not fit the model).
     """
     path = Path(path)
     if not path.is_file():
@@ -115,16 +146,105 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         entry = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # damaged bytes can make the unpickler fail in any way
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        detail = type(error).__name__ + (f": {first_line}" if first_line else "")
         raise CheckpointError(
             f"'{path}' is not a readable checkpoint: it is truncated or corrupt (a copy cut short,"
-            f" a failed download?), or not written by torch.save. (torch.load: {detail})"
+            " a failed download?), not written by torch.save, or holds objects that only code"
+            f" could rebuild, which are never loaded. (torch.load: {_load_failure(error)})"
         ) from None
     if not isinstance(entry, dict) or entry.get("format") != FORMAT:
         found = entry.get("format") if isinstance(entry, dict) else type(entry).__name__
         raise CheckpointError(f"'{path}' is not an lmcourse checkpoint ({FORMAT}); found {found}.")
+    problem = _entry_problem(entry)
+    if problem is not None:
+        raise CheckpointError(f"'{path}' is not a usable checkpoint: {problem}.")
     return entry
+
+
+#: Words of the lines of torch.load's message that give advice (to load unsafely), not a reason.
+_TORCH_ADVICE = ("weights_only", "Weights only load failed", "Alternatively", "Check the docum")
+
+
+def _load_failure(error: Exception) -> str:
+    """Why ``torch.load`` failed, in one line, without its advice to load the file unsafely.
+
+    For a file it refuses, torch suggests ``weights_only=False``, which lets the file run any
+    code: wrong for a damaged file, and unsafe for one from elsewhere. Its reason is kept.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line for line in lines if not any(words in line for words in _TORCH_ADVICE)]
+    reason = lines[0].removeprefix("WeightsUnpickler error:").strip() if lines else ""
+    reason = reason.split(" Please use")[0]  # (which is how to allow it: the advice again)
+    return type(error).__name__ + (f": {reason}" if reason else "")
+
+
+def _entry_problem(entry: dict) -> str | None:
+    """What is wrong with a checkpoint's entries, as the end of a sentence; None if nothing."""
+    for key, (types, required) in _ENTRIES.items():
+        if key not in entry:
+            if required:
+                return f"it has no {key!r} entry"
+            continue
+        if not isinstance(entry[key], types):
+            names = " or ".join(_type_name(t) for t in types)
+            return f"its {key!r} entry is of type {_type_name(type(entry[key]))}, not {names}"
+    if not all(isinstance(value, torch.Tensor) for value in entry["model"].values()):
+        return "its 'model' entry (the weights) holds values that are not tensors"
+    tokenizer = entry.get("tokenizer")
+    if tokenizer is None:
+        return None
+    problem = _tokenizer_problem(tokenizer)
+    vocab_size = (entry["model_config"] or {}).get("vocab_size")
+    if problem is None and vocab_size is not None and len(tokenizer["chars"]) != vocab_size:
+        problem = (f"its tokenizer has {len(tokenizer['chars'])} tokens but its model's "
+                   f"vocab_size is {vocab_size}: the model's token ids would not all "
+                   "become text")  # fmt: skip
+    return problem
+
+
+def _type_name(kind: type) -> str:
+    return "None" if kind is type(None) else kind.__name__
+
+
+def _tokenizer_problem(data: dict) -> str | None:
+    """What is wrong with a saved tokenizer, ``{"type": "char", "chars": [...], "unk": ...}``."""
+    if data.get("type") != "char":
+        return f"its tokenizer is of an unknown type, {data.get('type')!r}"
+    if not isinstance(data.get("chars"), list | str):
+        return f"its tokenizer's 'chars' are {data.get('chars')!r}, not a list of characters"
+    try:
+        CharTokenizer(data["chars"], unk=data.get("unk"))
+    except (TypeError, ValueError) as error:  # an entry of two characters, an unk not in chars
+        return f"its tokenizer is invalid: {error}"
+    return None
+
+
+def check_resumable(path: str | os.PathLike, entry: dict) -> None:
+    """Raise ``CheckpointError`` unless ``entry`` holds a training run's state, not just a model.
+
+    An exported model (``lmcourse/models/*.pt``, ``export_pretrained``) keeps only the weights,
+    config and tokenizer: a run needs the optimizer's state, the step and the random states too.
+    """
+    missing = [key for key in _TRAINING_STATE if key not in entry]
+    if missing:
+        raise CheckpointError(
+            f"'{path}' holds a model's weights only (an exported model, such as "
+            f"lmcourse/models/shakespeare-char.pt), not the state of a training run (it has no "
+            f"{', '.join(missing)}), so it cannot be resumed. Start a new run in another out_dir;"
+            " to train these weights further, load them (lmcourse.pretrained.load_model) and pass"
+            " the model to lmcourse.train.train."
+        )
+
+
+def data_sha256(*parts: torch.Tensor) -> str:
+    """The sha256 of token ids (as int64, ``parts`` one after the other): a run's data, by content.
+
+    A resumed run compares it with the checkpoint's, so the same text moved to another folder
+    still resumes, and another text under the same name does not.
+    """
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.detach().to("cpu", torch.int64).contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def config_differences(saved: dict | None, config) -> list[str]:
@@ -138,6 +258,55 @@ def config_differences(saved: dict | None, config) -> list[str]:
         for name in names
         if saved.get(name, "(none)") != current.get(name, "(none)")
     ]
+
+
+def check_same_text(path, entry: dict, tokenizer, corpus: str | None,
+                    data_sha: str | None) -> str | None:  # fmt: skip
+    """Refuse to resume ``entry`` on other characters or other data; return a note, or None.
+
+    The data is known by the sha256 of its token ids (``data_sha256``): the same text moved to
+    another folder resumes (the note says so), another text under the same name does not. An
+    older checkpoint without it is known by its corpus name (a path) alone.
+    """
+    saved = tokenizer_from_checkpoint(entry)
+    if None not in (saved, tokenizer) and list(saved.chars) != list(tokenizer.chars):
+        raise CheckpointError(
+            f"{path} was trained on other characters ({saved.vocab_size}) than this run's text "
+            f"gives ({tokenizer.vocab_size}): its weights would decode the wrong ones. Resume "
+            "with the same text, or choose another out_dir."
+        )
+    saved_corpus, saved_sha = entry.get("corpus"), entry.get("data_sha256")
+    renamed = None not in (saved_corpus, corpus) and saved_corpus != corpus
+    if saved_sha is None and renamed:
+        raise CheckpointError(f"{path} was trained on {saved_corpus!r}, this run on {corpus!r}: "
+                              "resume with the same text, or choose another out_dir to start a "
+                              "new run.")  # fmt: skip
+    if saved_sha not in (None, data_sha):
+        raise CheckpointError(
+            f"{path} was trained on {saved_corpus or 'a text'!r} (sha256 of its token ids "
+            f"{saved_sha[:12]}...), this run on {corpus or 'another'!r} ({data_sha[:12]}...): "
+            "other data. Resume with the same text, or choose another out_dir to start a new run."
+        )
+    if saved_sha is not None and renamed:
+        return (f"{path} was trained on {saved_corpus!r}; {corpus!r} holds the same data (the "
+                "same sha256), so the run resumes.")  # fmt: skip
+    return None
+
+
+def changed_settings(saved: dict, config) -> list[str]:
+    """The settings of ``config`` (a ``TrainConfig``) that differ from the saved ones and change
+    what the steps compute, each as ``"name (was a, now b)"``.
+
+    Evaluating, saving, the device and compiling change no step's result (bit for bit, within
+    the rounding of a device); a setting the checkpoint lacks (an older version) counts as kept.
+    ``max_steps`` is not listed either: a longer run is what resuming is for (with ``min_lr``
+    the cosine then stretches to the new end, a jump in the learning rate: see notebook 08).
+    """
+    free = {"max_steps", "eval_interval", "eval_batches", "checkpoint_interval", "device",
+            "compile"}  # fmt: skip
+    return [f"{name} (was {saved[name]!r}, now {value!r})"
+            for name, value in asdict(config).items()
+            if name not in free and saved.get(name, value) != value]  # fmt: skip
 
 
 def check_compatible(entry: dict, model: nn.Module) -> None:
@@ -176,9 +345,10 @@ def tokenizer_from_checkpoint(entry: dict) -> CharTokenizer | None:
     data = entry.get("tokenizer")
     if data is None:
         return None
-    if data.get("type") != "char":
-        raise CheckpointError(f"Unknown tokenizer type {data.get('type')!r} in the checkpoint.")
-    return CharTokenizer(data["chars"], unk=data["unk"])
+    problem = _tokenizer_problem(data) if isinstance(data, dict) else "its tokenizer is no dict"
+    if problem is not None:
+        raise CheckpointError(f"The checkpoint cannot be used: {problem}.")
+    return CharTokenizer(data["chars"], unk=data.get("unk"))
 
 
 def set_aside_run(out_dir: str | os.PathLike) -> Path | None:

@@ -20,6 +20,7 @@ import argparse
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -126,9 +127,12 @@ def _train(args: argparse.Namespace) -> int:
             overrides["device"] = device
         _train_notes(args, overrides.get("device"), out_dir)
         try:
-            _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
-                                      resume=args.resume, progress=not args.no_progress,
-                                      **overrides)  # fmt: skip
+            with warnings.catch_warnings():  # a warning (resume's notes) reads as a note here
+                warnings.showwarning = lambda message, *_, **__: print(
+                    f"lmcourse train: note: {message}", file=sys.stderr)  # fmt: skip
+                _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
+                                          resume=args.resume, progress=not args.no_progress,
+                                          **overrides)  # fmt: skip
         except (ValueError, OSError) as error:  # CheckpointError; a corpus that is a folder...
             _fail("train", str(error))
         except RuntimeError as error:  # torch's out-of-memory errors are RuntimeErrors

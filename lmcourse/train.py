@@ -265,6 +265,18 @@ def _check_trainable(model: nn.Module) -> None:
         )
 
 
+def _check_tokenizer(model: nn.Module, tokenizer) -> None:
+    """Refuse a tokenizer whose vocabulary is not the model's: the checkpoint could not decode."""
+    model_size = getattr(getattr(model, "config", None), "vocab_size", None)
+    size = getattr(tokenizer, "vocab_size", None)
+    if None not in (model_size, size) and size != model_size:
+        raise ValueError(
+            f"The tokenizer has {size} tokens but the model's vocab_size is {model_size}: the "
+            "model's token ids would not all become text. Build the model with "
+            "vocab_size=tokenizer.vocab_size."
+        )
+
+
 def _rng_devices(device: torch.device) -> list[int]:
     """The CUDA devices whose random state ``fork_rng`` must save (none on the CPU)."""
     if device.type != "cuda":
@@ -304,7 +316,8 @@ def train(
         progress: show a progress bar with the loss and the speed in tokens per second.
         out_dir: write ``metrics.jsonl`` and the checkpoint ``ckpt.pt`` there.
         resume: continue from ``out_dir/ckpt.pt`` if it exists: the result equals that of an
-            uninterrupted run, bit for bit on the CPU.
+            uninterrupted run, bit for bit on the CPU. A warning lists the training settings
+            that differ from the checkpoint's, which make the run differ from such a one.
         tokenizer: saved in the checkpoint, so that ``lmcourse sample`` can decode.
         corpus: the name or path of the training text, saved in the checkpoint for whoever
             loads it (``lmcourse.pretrained.load_model`` reports it).
@@ -314,6 +327,12 @@ def train(
     Raises:
         FileExistsError: ``out_dir`` already holds a checkpoint and ``resume`` is False (a new
             run would replace it), or ``out_dir`` is a file.
+        ValueError: a tokenizer whose vocab_size is not the model's; ``CheckpointError`` (a
+            ``ValueError``), a checkpoint that cannot be resumed here (another model, text or
+            characters, a damaged file or an exported model).
+        lmcourse.trainer.TrainingDiverged: a ``ValueError``, when a loss or the gradient norm
+            becomes nan or infinite (the learning rate is too high); the last checkpoint, from
+            before, is kept.
         lmcourse.trainer.TrainingInterrupted: at Ctrl-C (a notebook's "interrupt the kernel") or
             SIGTERM, once the step in progress has finished and been saved to ``out_dir``; call
             again with ``resume=True`` to go on. A second Ctrl-C stops at once.
@@ -325,6 +344,7 @@ def train(
     if on_evaluate is not None and not callable(on_evaluate):
         raise TypeError(f"on_evaluate must be callable, got {on_evaluate!r}.")
     _check_trainable(model)
+    _check_tokenizer(model, tokenizer)
     _check_out_dir(out_dir, resume)
     device = get_device(config.device)
     model.to(device)

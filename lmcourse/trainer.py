@@ -10,12 +10,16 @@ limit, ``kill``) in the middle of a step does not cut the step in two: the run f
 step, saves a checkpoint, and raises ``TrainingInterrupted``; ``resume=True`` then continues as
 if nothing had happened. A second Ctrl-C stops at once. (One process only: under DDP every
 process would have to agree on the step, so there the signals keep their usual effect.)
+
+A run that diverges (a loss or gradient norm of nan or inf: the learning rate was too high)
+stops at once with ``TrainingDiverged``; its last checkpoint, from before, is never replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import statistics
 import sys
@@ -30,10 +34,13 @@ from torch import nn
 from lmcourse import distributed
 from lmcourse.checkpoint import (
     CheckpointError,
+    changed_settings,
     check_compatible,
+    check_resumable,
+    check_same_text,
+    data_sha256,
     load_checkpoint,
     save_checkpoint,
-    tokenizer_from_checkpoint,
     unwrap,
 )
 from lmcourse.data import get_batch
@@ -41,7 +48,7 @@ from lmcourse.files import write_text_atomically
 from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
 from lmcourse.train import train_step as _train_step
 
-__all__ = ["PEAK_FLOPS", "Run", "TrainingInterrupted", "estimate_mfu"]
+__all__ = ["PEAK_FLOPS", "Run", "TrainingDiverged", "TrainingInterrupted", "estimate_mfu"]
 
 #: Dense bfloat16 peak FLOP/s of common GPUs (their data sheets), for model FLOPs utilisation.
 PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
@@ -74,6 +81,24 @@ class TrainingInterrupted(KeyboardInterrupt):
         if checkpoint:
             saved = f"checkpoint saved: {checkpoint}; resume=True continues from it"
         super().__init__(f"{signal_name}: stopped after step {step} of {max_steps}; {saved}.")
+
+
+class TrainingDiverged(ValueError):
+    """The loss (or the gradient, or the weights) became nan or infinite: training stopped."""
+
+    def __init__(self, what: str, value, step: int, lr: float, checkpoint: Path | None,
+                 saved_step: int | None) -> None:  # fmt: skip
+        self.step, self.checkpoint, self.saved_step = step, checkpoint, saved_step
+        if checkpoint is None:
+            kept = "Nothing was saved (no out_dir)."
+        elif saved_step is None:
+            kept = f"No checkpoint was saved before it; nothing was written to {checkpoint}."
+        else:
+            kept = (f"The last checkpoint, from step {saved_step}, is kept: {checkpoint}. Start a "
+                    "new run with a lower learning rate, or resume with one if the losses up to "
+                    f"step {saved_step} were still sensible.")  # fmt: skip
+        super().__init__(f"The {what} became {value} at step {step}: training diverged. Lower the "
+                         f"learning rate (it was {lr:g}). {kept}")  # fmt: skip
 
 
 class _StopAfterStep:
@@ -126,6 +151,9 @@ class Run:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.ckpt_path = self.out_dir / "ckpt.pt" if self.out_dir else None
         self.metrics_path = self.out_dir / "metrics.jsonl" if self.out_dir and main else None
+        # the data by content: a resumed run must train on the same (check_same_text)
+        self.data_sha256 = data_sha256(train_data, val_data) if self.ckpt_path else None
+        self.saved_step: int | None = None  # the step of the checkpoint in ckpt_path, if any
 
     def _compiled(self, model: nn.Module) -> nn.Module:
         return torch.compile(model) if self.config.compile else model
@@ -138,8 +166,13 @@ class Run:
     # ------------------------------------------------------------------- saving and resuming
 
     def save(self) -> None:
-        """Write the checkpoint (process 0 only), atomically."""
-        if self.ckpt_path is None or not distributed.is_main_process():
+        """Write the checkpoint (process 0 only), atomically; never weights that are nan or inf."""
+        if self.ckpt_path is None:
+            return
+        finite = torch.stack([p.isfinite().all() for p in self.model.parameters()]).all()
+        if not finite.item():  # one sync per save, not per step: saving copies them anyway
+            self._diverged("weights", "nan or inf")
+        if not distributed.is_main_process():
             return
         rng = {"torch": torch.get_rng_state(), "batches": self.generator.get_state()}
         if self.device.type == "cuda":
@@ -147,28 +180,22 @@ class Run:
         save_checkpoint(self.ckpt_path, self.model, optimizer=self.optimizer.state_dict(),
                         step=self.step, rng=rng, train_config=self.config,
                         history=self.history, tokenizer=self.tokenizer,
-                        corpus=self.corpus)  # fmt: skip
+                        corpus=self.corpus, data_sha256=self.data_sha256)  # fmt: skip
+        self.saved_step = self.step
 
     def resume(self) -> None:
         """Continue from ``out_dir/ckpt.pt`` if there is one: weights, optimizer, step, RNGs."""
         if self.ckpt_path is None or not self.ckpt_path.exists():
             return
         entry = load_checkpoint(self.ckpt_path, map_location=self.device)
-        if None not in (entry.get("corpus"), self.corpus) and entry["corpus"] != self.corpus:
-            raise CheckpointError(f"{self.ckpt_path} was trained on {entry['corpus']!r}, this run "
-                                  f"on {self.corpus!r}: resume with the same text, or choose "
-                                  "another out_dir to start a new run.")  # fmt: skip
-        saved = tokenizer_from_checkpoint(entry)
-        if None not in (saved, self.tokenizer) and list(saved.chars) != list(self.tokenizer.chars):
-            raise CheckpointError(
-                f"{self.ckpt_path} was trained on other characters ({saved.vocab_size}) than this "
-                f"run's text gives ({self.tokenizer.vocab_size}): its weights would decode the "
-                "wrong ones. Resume with the same text, or choose another out_dir."
-            )
+        check_resumable(self.ckpt_path, entry)
+        moved = check_same_text(self.ckpt_path, entry, self.tokenizer, self.corpus,
+                                  self.data_sha256)  # fmt: skip
         check_compatible(entry, self.model)
+        self._note_differences(entry, moved)
         self.model.load_state_dict(entry["model"])
         self.optimizer.load_state_dict(entry["optimizer"])
-        self.step = entry["step"]
+        self.step = self.saved_step = entry["step"]
         self.history = History(**entry["history"])
         self.seconds_before = self.history.seconds
         torch.set_rng_state(entry["rng"]["torch"].cpu())
@@ -177,13 +204,28 @@ class Run:
             torch.cuda.set_rng_state(entry["rng"]["cuda"].cpu(), self.device)
         self._truncate_metrics()
 
+    def _note_differences(self, entry: dict, moved: str | None) -> None:
+        """Warn of what this run does otherwise than the checkpoint's run would have."""
+        step, max_steps = entry["step"], self.config.max_steps
+        notes = [moved] if moved else []  # (the same text, moved: check_same_text's note)
+        changed = changed_settings(entry.get("train_config") or {}, self.config)
+        if changed:
+            notes.append(f"{self.ckpt_path} goes on from step {step} with other training "
+                         f"settings: {', '.join(changed)}. From here on the run differs from an "
+                         "uninterrupted one (and its speed, tokens/s, mixes both settings); the "
+                         "checkpoint will keep the new settings.")  # fmt: skip
+        if step >= max_steps:
+            notes.append(f"{self.ckpt_path} is already at step {step}: nothing to train "
+                         f"(max_steps {max_steps}).")  # fmt: skip
+        for note in notes:
+            warnings.warn(note, stacklevel=4)  # at the line that called train()
+
     def _truncate_metrics(self) -> None:
         """Drop the records written after the checkpoint: they will be written again."""
         if self.metrics_path is None or not self.metrics_path.exists():
             return
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if json.loads(line).get("step", -1) <= self.step
-                and "event" not in json.loads(line)]  # fmt: skip
+        kept = [line for line, record in _read_metrics(self.metrics_path)
+                if record.get("step", -1) <= self.step and "event" not in record]  # fmt: skip
         write_text_atomically(self.metrics_path, "".join(line + "\n" for line in kept))
 
     def _log(self, record: dict) -> None:
@@ -201,6 +243,7 @@ class Run:
             train_loss = estimate_loss(self.model, self.train_data, self.config, generator,
                                        self.device)  # fmt: skip
             val_loss = estimate_loss(self.model, self.val_data, self.config, generator, self.device)
+        self._check_finite(training_loss=train_loss, validation_loss=val_loss)
         self.history.steps.append(self.step)
         self.history.train_loss.append(train_loss)
         self.history.val_loss.append(val_loss)
@@ -244,47 +287,36 @@ class Run:
         return distributed.average(loss), norm  # the global batch's loss
 
     def loop(self, progress: bool, tqdm) -> History:
-        with _StopAfterStep() as stop:
-            return self._loop(progress, tqdm, stop)
+        was_training = self.model.training
+        try:
+            with _StopAfterStep() as stop:
+                return self._loop(progress, tqdm, stop)
+        finally:
+            self.model.train(was_training)  # left as the caller gave it, whatever happened
 
     def _loop(self, progress: bool, tqdm, stop: _StopAfterStep) -> History:
-        config, history = self.config, self.history
-        was_training, start = self.model.training, time.perf_counter()
+        config, history, start = self.config, self.history, time.perf_counter()
         if self.step == 0:
             if self.metrics_path is not None:  # a fresh run: no records of an older one
                 self.metrics_path.unlink(missing_ok=True)
             self._evaluate()
         self.model.train()
-        tokens = config.batch_size * config.block_size * config.grad_accum_steps
-        tokens *= distributed.world_size()
         show = progress and distributed.is_main_process()
         bar = tqdm(range(self.step + 1, config.max_steps + 1), desc="training", disable=not show,
                    initial=self.step, total=config.max_steps)  # fmt: skip
-        for _ in bar:
-            step_start = time.perf_counter()
-            loss, norm = self._train_step()
-            self.step += 1
-            ms = 1000 * (time.perf_counter() - step_start)
-            lr = self.optimizer.param_groups[0]["lr"]
-            for name, value in (("step_loss", loss), ("grad_norm", norm), ("lr", lr),
-                                ("step_ms", ms)):  # fmt: skip
-                getattr(history, name).append(value)
-            self._log({"step": self.step, "loss": loss, "grad_norm": norm, "lr": lr, "ms": ms})
-            recent = history.step_ms[-50:]  # the speed now, not since the start
-            speed = tokens * len(recent) / (sum(recent) / 1000)
-            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}", refresh=False)  # at its pace
-            if self.step % config.eval_interval == 0 or self.step == config.max_steps:
-                self._evaluate()
-            every = config.checkpoint_interval or config.eval_interval
-            # (stop.signal: Ctrl-C or SIGTERM came during this step: save it, then stop)
-            if self.step % every == 0 or self.step == config.max_steps or stop.signal:
-                self._finish(start)
-                self.save()
-            if stop.signal and self.step < config.max_steps:
-                bar.close()
-                self.model.train(was_training)
-                raise TrainingInterrupted(self.step, config.max_steps, self.ckpt_path, stop.signal)
-        self.model.train(was_training)
+        with contextlib.closing(bar):  # closed on an error too, not left half drawn
+            for _ in bar:
+                self._step(bar)
+                if self.step % config.eval_interval == 0 or self.step == config.max_steps:
+                    self._evaluate()
+                every = config.checkpoint_interval or config.eval_interval
+                # (stop.signal: Ctrl-C or SIGTERM came during this step: save it, then stop)
+                if self.step % every == 0 or self.step == config.max_steps or stop.signal:
+                    self._finish(start)
+                    self.save()
+                if stop.signal and self.step < config.max_steps:
+                    raise TrainingInterrupted(self.step, config.max_steps, self.ckpt_path,
+                                              stop.signal)  # fmt: skip
         self._finish(start)
         self._log({"event": "done", "seconds": history.seconds, "mfu": history.mfu,
                    "tokens_per_second": history.tokens_per_second})  # fmt: skip
@@ -295,13 +327,72 @@ class Run:
             print(history.summary())
         return history
 
+    def _step(self, bar) -> None:
+        """One training step, recorded in the history, ``metrics.jsonl`` and the progress bar."""
+        history, step_start = self.history, time.perf_counter()
+        loss, norm = self._train_step()
+        self.step += 1
+        ms = 1000 * (time.perf_counter() - step_start)
+        lr = self.optimizer.param_groups[0]["lr"]
+        # (two floats the step has read already: checking them costs no extra GPU sync)
+        self._check_finite(loss=loss, gradient_norm=norm)
+        for name, value in (("step_loss", loss), ("grad_norm", norm), ("lr", lr),
+                            ("step_ms", ms)):  # fmt: skip
+            getattr(history, name).append(value)
+        self._log({"step": self.step, "loss": loss, "grad_norm": norm, "lr": lr, "ms": ms})
+        recent = history.step_ms[-50:]  # the speed now, not since the start
+        speed = self._tokens_per_step() * len(recent) / (sum(recent) / 1000)
+        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{speed:,.0f}", refresh=False)  # at its pace
+
+    def _check_finite(self, **values: float) -> None:
+        """Stop at a loss (or norm) of nan or inf, before it is recorded or its state saved."""
+        for name, value in values.items():
+            if not math.isfinite(value):
+                self._diverged(name.replace("_", " "), value)
+
+    def _diverged(self, what: str, value) -> None:
+        raise TrainingDiverged(what, value, self.step, self.optimizer.param_groups[0]["lr"],
+                               self.ckpt_path, self.saved_step)  # fmt: skip
+
+    def _tokens_per_step(self) -> int:
+        """Tokens of one optimizer step, all processes together."""
+        config = self.config
+        tokens = config.batch_size * config.block_size * config.grad_accum_steps
+        return tokens * distributed.world_size()
+
     def _finish(self, start: float) -> None:
         """Fill in the run's totals: time (over resumes too), speed and MFU."""
-        history, config = self.history, self.config
+        history = self.history
         history.seconds = self.seconds_before + time.perf_counter() - start
         if history.step_ms:
-            tokens = config.batch_size * config.block_size * config.grad_accum_steps
-            tokens *= distributed.world_size()
             # at the median step: a first step that compiles, or a slow one, does not count
-            history.tokens_per_second = tokens / (statistics.median(history.step_ms) / 1000)
+            median_seconds = statistics.median(history.step_ms) / 1000
+            history.tokens_per_second = self._tokens_per_step() / median_seconds
             history.mfu = estimate_mfu(self.model, history.tokens_per_second, self.device)
+
+
+def _read_metrics(path: Path) -> list[tuple[str, dict]]:
+    """The records of a run's ``metrics.jsonl``, each with its line of text.
+
+    The file grows a line at a time, so a crash while writing (a kill, a full disk) leaves its
+    last line cut short: that record came after the checkpoint, and is dropped like the others
+    that did. Blank lines are skipped. A damaged line before the last is no such accident.
+    """
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    records = []
+    for number, line in numbered:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            record = error.msg
+        if isinstance(record, dict):
+            records.append((line, record))
+        elif number != numbered[-1][0]:
+            detail = record if isinstance(record, str) else "not a JSON object"
+            raise CheckpointError(
+                f"Line {number} of {path} is not a record of the run ({detail}). Only a last "
+                "line cut short (by a crash while it was written) is dropped on resuming: mend "
+                "or delete this one, then resume again."
+            )
+    return records

@@ -1,12 +1,16 @@
 """Checkpoints: a resumed run equals an uninterrupted one, and bad files fail clearly."""
 
+import hashlib
 import json
+import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict
 
 import pytest
@@ -17,6 +21,7 @@ from lmcourse.checkpoint import (
     CheckpointError,
     check_compatible,
     config_differences,
+    data_sha256,
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
@@ -26,6 +31,7 @@ from lmcourse.checkpoint import (
 from lmcourse.data import train_val_split
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.presets import PRESETS, train_gpt
+from lmcourse.pretrained import MODELS_DIR
 from lmcourse.tokenizers import CharTokenizer
 from lmcourse.train import TrainConfig, lr_at, train
 
@@ -334,19 +340,43 @@ def test_lmcourse_train_stopped_by_ctrl_c_says_how_to_continue(tmp_path):
     assert "Traceback" not in stderr
 
 
-def test_resuming_on_another_corpus_names_both(tmp_path):
-    model = _gpt()
+def test_resuming_knows_the_text_by_its_content_and_an_older_checkpoint_by_its_name(tmp_path):
+    model, ckpt = _gpt(), tmp_path / "ckpt.pt"
     train(model, TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, tokenizer=TOKENIZER,
           corpus="hamlet.txt")  # fmt: skip
-    with pytest.raises(CheckpointError, match="trained on 'hamlet.txt', this run on 'lear.txt'"):
-        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
-              tokenizer=TOKENIZER, corpus="lear.txt")  # fmt: skip
-    assert load_checkpoint(tmp_path / "ckpt.pt")["corpus"] == "hamlet.txt"  # left as it was
-    resumed = _gpt(seed=5)  # the same text, or a caller that does not say (None), resumes
-    train(resumed, TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
-          tokenizer=TOKENIZER)  # fmt: skip
+    sha = hashlib.sha256(torch.cat([TRAIN, VAL]).numpy().tobytes()).hexdigest()  # int64 ids
+    assert load_checkpoint(ckpt)["data_sha256"] == data_sha256(TRAIN, VAL) == sha
+    # another text under the same name (and the same characters) is refused
+    other = TRAIN.flip(0)
+    other_sha = data_sha256(other, VAL)
+    message = (f"{ckpt} was trained on 'hamlet.txt' (sha256 of its token ids {sha[:12]}...), "
+               f"this run on 'hamlet.txt' ({other_sha[:12]}...): other data. Resume with the "
+               "same text, or choose another out_dir to start a new run.")  # fmt: skip
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        train(_gpt(), other, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
+              tokenizer=TOKENIZER, corpus="hamlet.txt")  # fmt: skip
+    assert load_checkpoint(ckpt)["corpus"] == "hamlet.txt"  # left as it was
+    # the same text moved or copied elsewhere resumes, and says so
+    resumed = _gpt(seed=5)
+    with pytest.warns(UserWarning) as notes:
+        train(resumed, TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
+              tokenizer=TOKENIZER, corpus="moved/hamlet.txt")  # fmt: skip
+    assert [str(note.message) for note in notes] == [
+        f"{ckpt} was trained on 'hamlet.txt'; 'moved/hamlet.txt' holds the same data (the same "
+        "sha256), so the run resumes.",
+        f"{ckpt} is already at step 8: nothing to train (max_steps 8).",
+    ]
     for a, b in zip(model.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # the run was complete: resuming loads its last weights
+    # an older checkpoint, without data_sha256, is known by its corpus name, as it was
+    entry = torch.load(ckpt, weights_only=True)
+    del entry["data_sha256"]
+    torch.save(entry, ckpt)
+    message = (f"{ckpt} was trained on 'hamlet.txt', this run on 'lear.txt': resume with the "
+               "same text, or choose another out_dir to start a new run.")  # fmt: skip
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, resume=True,
+              tokenizer=TOKENIZER, corpus="lear.txt")  # fmt: skip
 
 
 def test_a_new_run_never_replaces_a_checkpoint(tmp_path):
@@ -388,3 +418,204 @@ def test_resuming_knows_a_file_by_its_path_and_its_characters(tmp_path, monkeypa
     with pytest.raises(CheckpointError, match=r"trained on other characters \(\d+\)"):
         train(_gpt(), TRAIN, VAL, longest, progress=False, out_dir="run", resume=True,
               tokenizer=other)  # fmt: skip
+
+
+# ------------------------------------------------------- divergence, damaged files, other runs
+
+
+def _strict_records(path) -> list[dict]:
+    """The records of a metrics.jsonl, read as strict JSON (NaN and Infinity are not JSON)."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
+
+
+def _kept(step, ckpt):
+    return (f"The last checkpoint, from step {step}, is kept: {ckpt}. Start a new run with a "
+            "lower learning rate, or resume with one if the losses up to step "
+            f"{step} were still sensible.")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "lr, what, step, logged",
+    # at 1e3 the step's own loss is finite, the evaluation after its update sees the nan
+    [(1e6, "loss", 2, [1]), (1e3, "training loss", 6, [1, 2, 3, 4, 5, 6])],
+)
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(tmp_path, lr, what, step,
+                                                                  logged):  # fmt: skip
+    ckpt = tmp_path / "ckpt.pt"
+    steep = TrainConfig(**{**vars(CONFIG), "learning_rate": lr, "min_lr": None,
+                           "warmup_steps": 0, "checkpoint_interval": 1})  # fmt: skip
+    model = _gpt()
+    diverged = (f"The {what} became nan at step {step}: training diverged. Lower the learning "
+                f"rate (it was {lr:g}).")  # fmt: skip
+    with pytest.raises(trainer.TrainingDiverged) as error:
+        _train(tmp_path, model=model, config=steep)
+    assert str(error.value) == f"{diverged} {_kept(step - 1, ckpt)}"
+    assert isinstance(error.value, ValueError)  # lmcourse train: one line, exit 2
+    assert model.training  # left as the caller gave it
+    entry = load_checkpoint(ckpt)
+    assert entry["step"] == step - 1 and all(w.isfinite().all() for w in entry["model"].values())
+    records = _strict_records(tmp_path / "metrics.jsonl")  # no NaN written
+    assert [r["step"] for r in records if "loss" in r] == logged
+    with pytest.raises(trainer.TrainingDiverged) as error:
+        _train(config=steep)
+    assert str(error.value) == f"{diverged} Nothing was saved (no out_dir)."
+
+
+def test_weights_that_became_nan_are_never_saved_and_the_run_resumes(tmp_path, monkeypatch):
+    reference, _ = _train()
+    # a step whose update makes the weights nan, at a checkpoint that is not an evaluation
+    step_once = trainer.Run._step_once
+
+    def poisoned_step(run):
+        loss, norm = step_once(run)  # (computed before the update: both finite)
+        if run.step == 3:
+            with torch.no_grad():
+                next(run.model.parameters()).fill_(math.nan)
+        return loss, norm
+
+    config = TrainConfig(**{**vars(CONFIG), "eval_interval": 100, "checkpoint_interval": 2})
+    ckpt = tmp_path / "ckpt.pt"
+    diverged = ("The weights became nan or inf at step 4: training diverged. Lower the learning "
+                f"rate (it was {lr_at(4, config):g}).")  # fmt: skip
+    with monkeypatch.context() as patch, pytest.raises(trainer.TrainingDiverged) as error:
+        patch.setattr(trainer.Run, "_step_once", poisoned_step)
+        _train(tmp_path, config=config)
+    assert str(error.value) == f"{diverged} {_kept(2, ckpt)}"
+    entry = load_checkpoint(ckpt)
+    assert entry["step"] == 2 and all(w.isfinite().all() for w in entry["model"].values())
+    resumed, _ = _train(tmp_path, resume=True, model=_gpt(seed=99), config=config)
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name  # as if nothing had happened
+
+
+def _run_killed_at_4(tmp_path, monkeypatch):
+    """A run of CONFIG killed right after its checkpoint at step 4; the config to resume it."""
+    config = TrainConfig(**{**vars(CONFIG), "checkpoint_interval": 4})
+    with monkeypatch.context() as patch:
+        _kill_after_checkpoint_at(patch, 4)
+        with pytest.raises(Killed):
+            _train(tmp_path, config=config)
+    return config
+
+
+def test_resume_drops_a_last_line_cut_short_and_blank_lines(tmp_path, monkeypatch):
+    config = _run_killed_at_4(tmp_path, monkeypatch)
+    metrics = tmp_path / "metrics.jsonl"
+    lines = metrics.read_text().splitlines(keepends=True)
+    # a blank line, and a record cut short by a crash (a kill, a full disk) while it was written
+    metrics.write_text("".join(lines[:2]) + "\n" + "".join(lines[2:]) + '{"step": 5, "loss": 2.4')
+    _train(tmp_path, resume=True, config=config)
+    records = _strict_records(metrics)
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 9))  # each step once
+    assert [r["step"] for r in records if "val_loss" in r] == [0, 3, 6, 8]
+
+
+def test_resume_names_a_damaged_line_before_the_last(tmp_path, monkeypatch):
+    config = _run_killed_at_4(tmp_path, monkeypatch)
+    metrics = tmp_path / "metrics.jsonl"
+    lines = metrics.read_text().splitlines(keepends=True)
+    lines[2] = lines[2][:20] + "\n"
+    metrics.write_text("".join(lines))
+    before = metrics.read_text(), (tmp_path / "ckpt.pt").read_bytes()
+    message = (f"Line 3 of {metrics} is not a record of the run (Expecting value). "
+               "Only a last line cut short (by a crash while it was written) is dropped on "
+               "resuming: mend or delete this one, then resume again.")  # fmt: skip
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        _train(tmp_path, resume=True, config=config)
+    assert (metrics.read_text(), (tmp_path / "ckpt.pt").read_bytes()) == before
+
+
+def test_an_exported_model_cannot_be_resumed(tmp_path):
+    shutil.copy(MODELS_DIR / "shakespeare-char.pt", tmp_path / "ckpt.pt")
+    message = (f"'{tmp_path / 'ckpt.pt'}' holds a model's weights only (an exported model, such "
+               "as lmcourse/models/shakespeare-char.pt), not the state of a training run (it has "
+               "no optimizer, step, rng, history), so it cannot be resumed. Start a new run in "
+               "another out_dir; to train these weights further, load them "
+               "(lmcourse.pretrained.load_model) and pass the model to "
+               "lmcourse.train.train.")  # fmt: skip
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        _train(tmp_path, resume=True)
+
+
+def _without(entry, key):
+    return {name: value for name, value in entry.items() if name != key}
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda e: _without(e, "model_config"), "it has no 'model_config' entry"),
+        (lambda e: _without(e, "model"), "it has no 'model' entry"),
+        (lambda e: {**e, "model_class": None}, "its 'model_class' entry is of type None, not str"),
+        (lambda e: {**e, "tokenizer": ["a"]},
+         "its 'tokenizer' entry is of type list, not dict or None"),
+        (lambda e: {**e, "step": "3"}, "its 'step' entry is of type str, not int"),
+        (lambda e: {**e, "model": {"wte.weight": [1.0]}},
+         "its 'model' entry (the weights) holds values that are not tensors"),
+        (lambda e: {**e, "tokenizer": {"type": "char", "chars": ["a", "b"], "unk": None}},
+         f"its tokenizer has 2 tokens but its model's vocab_size is {TOKENIZER.vocab_size}: the "
+         "model's token ids would not all become text"),
+        (lambda e: {**e, "tokenizer": {"type": "bpe"}},
+         "its tokenizer is of an unknown type, 'bpe'"),
+        (lambda e: {**e, "tokenizer": {"type": "char"}},
+         "its tokenizer's 'chars' are None, not a list of characters"),
+        (lambda e: {**e, "tokenizer": {"type": "char", "chars": ["ab"]}},
+         "its tokenizer is invalid: Vocabulary entry 'ab' at id 0 is not a single character."),
+    ],
+)  # fmt: skip
+def test_a_checkpoint_with_missing_or_wrong_entries_is_refused_by_name(tmp_path, damage, problem):
+    path = save_checkpoint(tmp_path / "ckpt.pt", _gpt(), step=3, tokenizer=TOKENIZER)
+    torch.save(damage(torch.load(path, weights_only=True)), path)
+    message = f"'{path}' is not a usable checkpoint: {problem}."
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_checkpoint(path)
+
+
+def test_the_shipped_model_passes_the_checks():
+    entry = load_checkpoint(MODELS_DIR / "shakespeare-char.pt")
+    assert tokenizer_from_checkpoint(entry).vocab_size == entry["model_config"]["vocab_size"]
+
+
+def test_resuming_with_other_settings_says_which(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    _train(tmp_path, config=TrainConfig(**{**vars(CONFIG), "max_steps": 4}))
+    with warnings.catch_warnings():  # evaluating otherwise, or training longer: no note
+        warnings.simplefilter("error")
+        _train(tmp_path, resume=True, config=TrainConfig(**{**vars(CONFIG), "max_steps": 5,
+                                                            "eval_interval": 2}))  # fmt: skip
+    changed = TrainConfig(**{**vars(CONFIG), "batch_size": 2, "learning_rate": 1e-3, "seed": 3})
+    with pytest.warns(UserWarning) as notes:
+        _train(tmp_path, resume=True, config=changed)
+    assert [str(note.message) for note in notes] == [
+        f"{ckpt} goes on from step 5 with other training settings: batch_size (was 4, now 2), "
+        "learning_rate (was 0.003, now 0.001), seed (was 0, now 3). From here on the run differs "
+        "from an uninterrupted one (and its speed, tokens/s, mixes both settings); the "
+        "checkpoint will keep the new settings."
+    ]
+    assert load_checkpoint(ckpt)["train_config"]["batch_size"] == 2
+    fewer = TrainConfig(**{**vars(changed), "max_steps": 5})
+    with pytest.warns(UserWarning) as notes:
+        _, history = _train(tmp_path, resume=True, config=fewer)
+    assert [str(note.message) for note in notes] == [
+        f"{ckpt} is already at step 8: nothing to train (max_steps 5)."
+    ]
+    assert history.steps[-1] == 8
+
+
+def test_a_file_that_is_no_checkpoint_gets_no_advice_to_load_it_unsafely(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"n_layer": 4}')
+    message = (f"'{path}' is not a readable checkpoint: it is truncated or corrupt (a copy cut "
+               "short, a failed download?), not written by torch.save, or holds objects that "
+               "only code could rebuild, which are never loaded. (torch.load: UnpicklingError: "
+               "Unsupported operand 123)")  # fmt: skip
+    with pytest.raises(CheckpointError, match=re.escape(message) + "$"):
+        load_checkpoint(path)
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    assert "weights_only" not in str(error.value) and "Weights only" not in str(error.value)

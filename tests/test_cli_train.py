@@ -70,6 +70,19 @@ def test_resume_continues_the_run(trained, tmp_path):
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+def test_resume_with_other_settings_prints_a_note_not_a_python_warning(trained, tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    shutil.copytree(trained[0], out_dir)
+    argv = [*TRAIN, "--max-steps", "5", "--out-dir", str(out_dir), "--resume"]
+    assert main([*argv, "--seed", "7"]) == 0
+    err = capsys.readouterr().err
+    note = f"lmcourse train: note: {out_dir / 'ckpt.pt'} goes on from step 4 with other training"
+    assert err.startswith(note) and "seed (was " in err and "now 7)" in err
+    assert "UserWarning" not in err and "warnings.warn" not in err
+    assert main(argv) == 0  # at step 5 already
+    assert "is already at step 5: nothing to train (max_steps 5)." in capsys.readouterr().err
+
+
 def test_resume_without_a_checkpoint_says_so_and_starts_afresh(tmp_path, capsys):
     out_dir = tmp_path / "typo"
     assert main([*TRAIN, "--max-steps", "2", "--out-dir", str(out_dir), "--resume"]) == 0

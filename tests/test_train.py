@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -225,6 +226,19 @@ def test_train_errors():
     too_long = TrainConfig(**{**vars(CONFIG), "block_size": len(VAL)})
     with pytest.raises(ValueError, match="block_size"):
         train(NeuralBigram(V), TRAIN, VAL, too_long, progress=False)
+
+
+def test_a_tokenizer_that_does_not_fit_the_model_is_refused():
+    # its checkpoint could not decode: the model would write ids 2..9, which "ab" has no text for
+    message = ("The tokenizer has 2 tokens but the model's vocab_size is 10: the model's token "
+               "ids would not all become text. Build the model with "
+               "vocab_size=tokenizer.vocab_size.")  # fmt: skip
+    model = MLPLM(MLPConfig(10, context=3, embedding_dim=4, hidden_size=16))
+    data = TRAIN % 10
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train(model, data, data, CONFIG, progress=False, tokenizer=CharTokenizer.from_text("ab"))
+    fitting = CharTokenizer.from_text("abcdefghij")
+    assert train(model, data, data, CONFIG, progress=False, tokenizer=fitting).steps[-1] == 7
 
 
 def test_progress_bar_shows_loss_and_speed(capsys):
