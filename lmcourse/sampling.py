@@ -56,9 +56,9 @@ def sample_from_probs(
         raise ValueError("probs are all 0: no token can be chosen.")
     if temperature == 0:
         return int(np.argmax(probs))
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):  # log 0, and x / tiny T: -inf, harmless
         log_probs = np.log(probs)  # log 0 = -inf: stays impossible at every T
-    weights = np.exp((log_probs - log_probs.max()) / temperature)  # max first: no overflow
+        weights = np.exp((log_probs - log_probs.max()) / temperature)  # the max's weight is 1
     return int(torch.multinomial(torch.from_numpy(weights), 1, generator=generator))
 
 
