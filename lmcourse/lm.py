@@ -195,6 +195,31 @@ def _windows(
         yield data[end : end + tail][None], data[end + 1 :][None]  # (1, tail) each
 
 
+def _sliding_windows(
+    data: torch.Tensor, block_size: int, stride: int, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Batches of windows of ``block_size`` whose ends are ``stride`` apart, with their scored
+    positions: the first window scores all its predictions, every later one its last
+    ``stride`` (the last window: what is left), so every prediction is scored once.
+
+    Yields ``(x, y, scored)``, each (B, T); ``scored`` is a boolean mask.
+    """
+    if not is_int(stride) or not 1 <= stride <= block_size:
+        raise ValueError(f"stride must be an integer from 1 to block_size, got {stride!r}.")
+    n = len(data) - 1  # predictions
+    first = min(block_size, n)
+    ends = [first, *range(first + stride, n, stride)] + ([n] if n > first else [])
+    T = first  # every window is this long (all but one text shorter than block_size)
+    for i in range(0, len(ends), batch_size):
+        batch = ends[i : i + batch_size]
+        x = torch.stack([data[end - T : end] for end in batch])  # (B, T)
+        y = torch.stack([data[end - T + 1 : end + 1] for end in batch])  # (B, T)
+        before = [ends[j - 1] if j > 0 else 0 for j in range(i, i + len(batch))]
+        new = torch.tensor([end - prev for end, prev in zip(batch, before)])  # (B,) scored
+        scored = torch.arange(T) >= (T - new)[:, None]  # (B, T): the last `new` of each row
+        yield x, y, scored
+
+
 def evaluate(
     model: nn.Module,
     data: torch.Tensor,
@@ -202,6 +227,7 @@ def evaluate(
     batch_size: int = 64,
     max_batches: int | None = None,
     device: str | torch.device | None = None,
+    stride: int | None = None,
 ) -> float:
     """Mean cross-entropy (nats per token) of ``model`` on ``data``: every prediction, once.
 
@@ -212,6 +238,11 @@ def evaluate(
     GPT's whole window). Compare models at the same ``block_size``; a bigger one gives a
     slightly lower loss for models that use long contexts.
 
+    With a ``stride``, the windows overlap instead: each starts ``stride`` tokens after the one
+    before and scores only its last ``stride`` predictions, so every prediction after the first
+    window sees at least ``block_size - stride`` tokens of context (more forward passes: about
+    ``block_size / stride`` times as many).
+
     Args:
         model: any LM with the ``forward(idx, targets) -> (logits, loss)`` interface.
         data: 1-D tensor of token ids (at least 2).
@@ -220,20 +251,34 @@ def evaluate(
         max_batches: evaluate only the first ``max_batches`` batches (a quick estimate).
         device: where to put the batches (default: the model's device; the model must be
             there already).
+        stride: None (windows that do not overlap), or from 1 to ``block_size``.
 
     Runs in ``eval_mode``: dropout off, no gradients, the model's mode restored afterwards.
     """
     data = _token_tensor(data)
     device = model_device(model) if device is None else torch.device(device)
+    if stride is None:
+        batches = ((x, y, None) for x, y in _windows(data, block_size, batch_size))
+    else:
+        batches = _sliding_windows(data, block_size, stride, batch_size)
     total, count = 0.0, 0
     with eval_mode(model):
-        for i, (x, y) in enumerate(_windows(data, block_size, batch_size)):
+        for i, (x, y, scored) in enumerate(batches):
             if max_batches is not None and i >= max_batches:
                 break
-            _, loss = model(x.to(device), y.to(device))
-            total += loss.item() * y.numel()  # the loss is a mean: weight it by its size
-            count += y.numel()
+            batch_total, batch_count = _loss_sum(model, x.to(device), y.to(device), scored)
+            total, count = total + batch_total, count + batch_count
     return total / count
+
+
+def _loss_sum(model: nn.Module, x, y, scored: torch.Tensor | None) -> tuple[float, int]:
+    """The summed loss of a batch's scored predictions (all of them for ``scored`` None)."""
+    if scored is None:
+        _, loss = model(x, y)
+        return loss.item() * y.numel(), y.numel()  # the loss is a mean: weight it by its size
+    logits = model(x)[0]  # (B, T, V)
+    losses = F.cross_entropy(logits.transpose(1, 2).float(), y, reduction="none")  # (B, T)
+    return losses[scored.to(losses.device)].sum().item(), int(scored.sum())
 
 
 def bits_per_token(
@@ -243,9 +288,10 @@ def bits_per_token(
     batch_size: int = 64,
     max_batches: int | None = None,
     device: str | torch.device | None = None,
+    stride: int | None = None,
 ) -> float:
     """``evaluate(...) / ln 2``: the same cross-entropy in bits (bits per character for chars)."""
-    return evaluate(model, data, block_size, batch_size, max_batches, device) / math.log(2)
+    return evaluate(model, data, block_size, batch_size, max_batches, device, stride) / math.log(2)
 
 
 # --------------------------------------------------------------------------- n-gram adapter

@@ -250,3 +250,15 @@ def test_profile_step_prints_where_a_step_goes():
     per_token = L * (C * 3 * C + C * C + C * 4 * C + 4 * C * C) + C * V  # the Linear weights
     tokens = preset.train.batch_size * preset.train.block_size
     assert float(summary[2]) == pytest.approx(3 * 2 * per_token * tokens / 1e9, rel=0.01)
+
+
+def test_eval_windows_scores_the_shipped_model_every_way():
+    out = run("eval_windows.py", "--chars", "3000", "--threads", "1")
+    assert "shakespeare-char: context 128; 2,999 validation characters scored" in out
+    rows = {cells[0]: cells for cells in table_rows(out, "")[2:]}
+    assert list(rows) == ["32, not overlapping", "64, not overlapping", "128, not overlapping",
+                          "128, stride 64", "128, stride 32"]  # fmt: skip
+    bits = {name: float(cells[2]) for name, cells in rows.items()}
+    assert all(1.5 < b < 3.5 for b in bits.values()), bits
+    # more context, less loss: the shipped model uses what it is given
+    assert bits["32, not overlapping"] > bits["128, not overlapping"] > bits["128, stride 64"]

@@ -1,6 +1,7 @@
 """Tests of lmcourse.lm: loss, deterministic evaluation, the n-gram adapter, the sampler."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.lm import (
     NGramModule,
     bits_per_token,
@@ -125,6 +127,51 @@ def test_bits_per_token_is_nats_over_ln2():
     data = torch.tensor(TOKENIZER.encode(TEXT))
     model = _random_bigram(TOKENIZER.vocab_size)
     assert bits_per_token(model, data, 10) == pytest.approx(evaluate(model, data, 10) / math.log(2))
+
+
+@pytest.mark.parametrize("block_size, stride", [(8, 1), (8, 6), (20, 13), (500, 7)])
+def test_sliding_evaluation_gives_a_finite_context_model_all_of_its_context(block_size, stride):
+    """An MLP sees `context` tokens. Once every scored prediction has that many before it in
+    its window (block_size - stride >= context - 1), the windows no longer matter: the loss is
+    that of one pass over the whole text, where only the first predictions lack context."""
+    data = torch.tensor(TOKENIZER.encode(TEXT))
+    model = MLPLM(MLPConfig(TOKENIZER.vocab_size, context=3), generator=_gen()).eval()
+    with torch.no_grad():
+        _, whole = model(data[:-1][None], data[1:][None])  # one window: the whole text
+    sliding = evaluate(model, data, block_size, batch_size=5, stride=stride)
+    assert sliding == pytest.approx(whole.item(), rel=1e-5)
+    if block_size < len(data) - 1:  # windows that do not overlap cut the context: not equal
+        assert evaluate(model, data, block_size) != pytest.approx(sliding, rel=1e-5)
+
+
+def test_sliding_evaluation_with_stride_one_gives_each_prediction_the_full_window():
+    """Stride 1: after the first window, prediction i sees exactly the block_size tokens up to
+    it; computed here one prediction at a time."""
+    gpt = GPT(GPTConfig(vocab_size=7, block_size=6, n_layer=1, n_head=2, n_embd=8)).eval()
+    data = torch.randint(7, (30,), generator=_gen())
+    T, losses = 6, []
+    with torch.no_grad():
+        for i in range(len(data) - 1):  # predict data[i + 1]
+            context = data[max(0, i + 1 - T) : i + 1]
+            logits = gpt(context[None])[0][0, -1]
+            losses.append(F.cross_entropy(logits, data[i + 1]).item())
+    assert evaluate(gpt, data, T, batch_size=4, stride=1) == pytest.approx(np.mean(losses))
+
+
+def test_stride_equal_to_block_size_is_the_windows_that_do_not_overlap():
+    gpt = GPT(GPTConfig(vocab_size=7, block_size=6, n_layer=1, n_head=2, n_embd=8))
+    data = torch.randint(7, (6 * 5 + 1,), generator=_gen())  # 30 predictions: 5 windows
+    assert evaluate(gpt, data, 6, stride=6) == pytest.approx(evaluate(gpt, data, 6), rel=1e-6)
+    assert bits_per_token(gpt, data, 6, stride=2) == pytest.approx(
+        evaluate(gpt, data, 6, stride=2) / math.log(2)
+    )
+
+
+@pytest.mark.parametrize("stride", [0, 9, 2.5, True])
+def test_a_stride_outside_1_to_block_size_is_named(stride):
+    message = f"stride must be an integer from 1 to block_size, got {stride!r}."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        evaluate(NeuralBigram(5), torch.arange(20) % 5, 8, stride=stride)
 
 
 @pytest.mark.parametrize(
