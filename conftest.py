@@ -13,8 +13,12 @@ oversubscribed). Set ``OMP_NUM_THREADS`` yourself to override this.
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("LMCOURSE_PRESET", "ci")
+# Notebook 08 writes its run under this folder instead of notebooks/runs/ (lmcourse.utils.
+# resolve_out_dir): the tests never touch, nor move aside, a run a learner made there.
+os.environ.setdefault("LMCOURSE_RUNS_DIR", tempfile.mkdtemp(prefix="lmcourse-test-runs-"))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it loads)

@@ -299,11 +299,12 @@ def changed_settings(saved: dict, config) -> list[str]:
 
     Evaluating, saving, the device and compiling change no step's result (bit for bit, within
     the rounding of a device); a setting the checkpoint lacks (an older version) counts as kept.
-    ``max_steps`` is not listed either: a longer run is what resuming is for (with ``min_lr``
-    the cosine then stretches to the new end, a jump in the learning rate: see notebook 08).
+    ``max_steps`` counts only with ``min_lr``: the cosine then stretches to the new end, so the
+    learning rate jumps up (see notebook 08's exercise); without it a longer run is the same.
     """
-    free = {"max_steps", "eval_interval", "eval_batches", "checkpoint_interval", "device",
-            "compile"}  # fmt: skip
+    free = {"eval_interval", "eval_batches", "checkpoint_interval", "device", "compile"}
+    if config.min_lr is None:  # a constant rate after warmup: max_steps changes no step
+        free.add("max_steps")
     return [f"{name} (was {saved[name]!r}, now {value!r})"
             for name, value in asdict(config).items()
             if name not in free and saved.get(name, value) != value]  # fmt: skip

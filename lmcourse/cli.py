@@ -185,7 +185,7 @@ def _report_training(history, out_dir: Path) -> None:
     loss, step = history.val_loss[-1], history.steps[-1]
     bits = loss / math.log(2)  # 1 nat = 1 / ln 2 bits
     print(f"validation loss  {loss:.4f} nats/char = {bits:.4f} bits/char (step {step}; an "
-          "estimate on eval_batches random windows, not the whole split)")  # fmt: skip
+          "estimate on random windows of the validation split, not all of it)")  # fmt: skip
     step_ms = statistics.median(history.step_ms)  # the figure nanoGPT prints per iteration
     print(f"speed            {history.tokens_per_second:,.0f} tokens/s; median step "
           f"{step_ms:.1f} ms; {history.seconds:.0f} s in all, evaluation included")  # fmt: skip

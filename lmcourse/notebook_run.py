@@ -261,9 +261,16 @@ def run_notebook(args: argparse.Namespace) -> int:
     folder = _run_folder(args, notebook, params.get("preset") or _default_preset(declared))
     if "out_dir" in declared and "out_dir" not in params:
         params["out_dir"] = str(folder.resolve())  # the checkpoint next to the notebook
+    checkpoint = Path(params["out_dir"]) / "ckpt.pt" if "out_dir" in params else None
+    if checkpoint and checkpoint.exists() and not params.get("resume"):  # set_aside_run's move
+        print(f"lmcourse run: note: {checkpoint.parent} holds an earlier run; the notebook moves "
+              f"it to a folder next to it named after its time.", file=sys.stderr)  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     output = folder.resolve() / notebook.name
     status = _execute(notebook, output, params, args, resumable="resume" in declared)
     if status == 0:
         print(f"executed notebook: {output}")
+        if checkpoint and checkpoint.exists():
+            print(f"checkpoint:        {checkpoint}  (lmcourse run 09 -p checkpoint "
+                  f"{shlex.quote(str(checkpoint.parent))})")  # fmt: skip
     return status

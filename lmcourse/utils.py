@@ -9,6 +9,7 @@ import platform
 import random
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ __all__ = [
     "get_device",
     "is_int",
     "is_real",
+    "resolve_out_dir",
     "resolve_preset",
     "seed_everything",
     "show_source",
@@ -60,6 +62,23 @@ def resolve_preset(preset: str, choices: Iterable[str]) -> str:
         raise ValueError(f"the environment variable LMCOURSE_PRESET must be one of {known}; "
                          f"got {override!r}.")  # fmt: skip
     return override
+
+
+def resolve_out_dir(out_dir: str) -> Path:
+    """The folder a training notebook writes into: ``out_dir``, unless ``LMCOURSE_RUNS_DIR``
+    names a folder to put a relative ``out_dir`` under.
+
+    The test suite points ``LMCOURSE_RUNS_DIR`` at a temporary folder, so that running the tests
+    never touches the runs in your ``notebooks/runs/`` (notebook 08 would move yours aside).
+
+    Example: ``resolve_out_dir("runs/08_train_gpt")`` is ``Path("runs/08_train_gpt")``, or
+    ``Path("/tmp/x/runs/08_train_gpt")`` when the environment has ``LMCOURSE_RUNS_DIR=/tmp/x``.
+    """
+    if not isinstance(out_dir, str) or not out_dir.strip():
+        raise ValueError(f"out_dir must be the name of a folder; got {out_dir!r}.")
+    root = os.environ.get("LMCOURSE_RUNS_DIR")
+    path = Path(out_dir).expanduser()
+    return path if root is None or path.is_absolute() else Path(root) / path
 
 
 def generator_from_seed(seed: int) -> torch.Generator:

@@ -583,15 +583,21 @@ def test_the_shipped_model_passes_the_checks():
 def test_resuming_with_other_settings_says_which(tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     _train(tmp_path, config=TrainConfig(**{**vars(CONFIG), "max_steps": 4}))
-    with warnings.catch_warnings():  # evaluating otherwise, or training longer: no note
-        warnings.simplefilter("error")
-        _train(tmp_path, resume=True, config=TrainConfig(**{**vars(CONFIG), "max_steps": 5,
-                                                            "eval_interval": 2}))  # fmt: skip
+    with pytest.warns(UserWarning) as notes:  # a longer cosine: the learning rate jumps up
+        _train(tmp_path, resume=True, config=TrainConfig(**{**vars(CONFIG), "max_steps": 5}))
+    assert "other training settings: max_steps (was 4, now 5)." in str(notes[0].message)
+    constant = TrainConfig(**{**vars(CONFIG), "max_steps": 6, "min_lr": None})
+    _train(tmp_path / "constant", config=TrainConfig(**{**vars(constant), "max_steps": 4}))
+    with warnings.catch_warnings():  # a constant rate: training longer, evaluating otherwise
+        warnings.simplefilter("error")  # change no step: no note
+        _train(tmp_path / "constant", resume=True,
+               config=TrainConfig(**{**vars(constant), "eval_interval": 2}))  # fmt: skip
     changed = TrainConfig(**{**vars(CONFIG), "batch_size": 2, "learning_rate": 1e-3, "seed": 3})
     with pytest.warns(UserWarning) as notes:
         _train(tmp_path, resume=True, config=changed)
     assert [str(note.message) for note in notes] == [
-        f"{ckpt} goes on from step 5 with other training settings: batch_size (was 4, now 2), "
+        f"{ckpt} goes on from step 5 with other training settings: max_steps (was 5, now 8), "
+        "batch_size (was 4, now 2), "
         "learning_rate (was 0.003, now 0.001), seed (was 0, now 3). From here on the run differs "
         "from an uninterrupted one (and its speed, tokens/s, mixes both settings); the "
         "checkpoint will keep the new settings."
@@ -600,9 +606,7 @@ def test_resuming_with_other_settings_says_which(tmp_path):
     fewer = TrainConfig(**{**vars(changed), "max_steps": 5})
     with pytest.warns(UserWarning) as notes:
         _, history = _train(tmp_path, resume=True, config=fewer)
-    assert [str(note.message) for note in notes] == [
-        f"{ckpt} is already at step 8: nothing to train (max_steps 5)."
-    ]
+    assert str(notes[-1].message) == f"{ckpt} is already at step 8: nothing to train (max_steps 5)."
     assert history.steps[-1] == 8
 
 

@@ -196,6 +196,7 @@ from pathlib import Path
 preset = os.environ.get("LMCOURSE_PRESET", preset)  # as the training notebooks do
 seen = dict(preset=preset, device=device, out_dir=out_dir, steps=steps, cwd=os.getcwd())
 Path(out_dir, "probe.json").write_text(json.dumps(seen))
+Path(out_dir, "ckpt.pt").write_text("a training notebook's checkpoint")
 """
 
 
@@ -241,6 +242,14 @@ def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capfd):
     assert os.environ["LMCOURSE_PRESET"] == "ci"
     injected = nbformat.read(executed, as_version=4).cells[1]
     assert "injected-parameters" in injected.metadata.tags
+    # where the checkpoint went, and how notebook 09 takes it
+    assert (
+        f"checkpoint:        {folder / 'ckpt.pt'}  (lmcourse run 09 -p checkpoint {folder})" in out
+    )
+    # a second run into the same out_dir: told that the notebook will move the first aside
+    assert main([*argv, "-p", "out_dir", str(folder)]) == 0
+    note = f"lmcourse run: note: {folder} holds an earlier run; the notebook moves it to a folder"
+    assert note in capfd.readouterr().err
 
 
 def test_ctrl_c_during_lmcourse_run_interrupts_the_kernel_and_the_training_saves_its_step(

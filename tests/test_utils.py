@@ -1,6 +1,9 @@
 """Tests of lmcourse.utils."""
 
+import os
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from lmcourse.utils import (
     count_params,
     environment_report,
     get_device,
+    resolve_out_dir,
     resolve_preset,
     seed_everything,
     show_source,
@@ -114,6 +118,25 @@ def test_is_int_and_is_real_refuse_bools_and_accept_numpy():
     assert is_int(3) and is_int(np.int64(3)) and not is_int(True) and not is_int(3.0)
     assert is_real(0.5) and is_real(np.float32(0.5)) and is_real(2) and not is_real(False)
     assert not is_real("1") and not is_int(None)
+
+
+def test_resolve_out_dir_puts_a_relative_folder_under_lmcourse_runs_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("LMCOURSE_RUNS_DIR", raising=False)
+    assert resolve_out_dir("runs/08_train_gpt") == Path("runs/08_train_gpt")
+    monkeypatch.setenv("LMCOURSE_RUNS_DIR", str(tmp_path))
+    assert resolve_out_dir("runs/08_train_gpt") == tmp_path / "runs/08_train_gpt"
+    assert resolve_out_dir("/data/mine") == Path("/data/mine")  # an absolute one stays
+    for bad in ("", "  ", None, 3):
+        with pytest.raises(
+            ValueError, match=re.escape(f"out_dir must be the name of a folder; got {bad!r}.")
+        ):
+            resolve_out_dir(bad)
+
+
+def test_the_test_suite_keeps_its_notebook_runs_out_of_notebooks_runs():
+    """conftest.py: nbval's run of notebook 08 must not move a learner's run aside."""
+    assert Path(os.environ["LMCOURSE_RUNS_DIR"]).is_absolute()
+    assert "lmcourse-test-runs-" in os.environ["LMCOURSE_RUNS_DIR"]
 
 
 def test_resolve_preset_takes_the_environment_override(monkeypatch):
