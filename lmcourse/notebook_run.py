@@ -89,9 +89,9 @@ def _from_here(name: str, value, raw: str):
     """``value``, a relative path made absolute from here: the kernel runs in notebooks/."""
     if name not in _PATH_PARAMETERS + _OUTPUT_PARAMETERS or not isinstance(value, str):
         return value  # (a prompt that happens to name a file stays text)
-    path = Path(value)
+    path = Path(value).expanduser()  # ~/runs: the shell would have expanded it, unquoted
     if path.is_absolute() or not value:
-        return value
+        return str(path) if value else value
     if name in _OUTPUT_PARAMETERS or path.exists():
         return str(path.resolve())
     if _looks_like_a_path(path) and not (_notebooks_dir() / path).exists():

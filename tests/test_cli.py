@@ -320,6 +320,9 @@ def test_run_makes_out_dir_absolute_and_leaves_text_alone(fake_papermill, tmp_pa
     # a prompt is text, even one that is also the name of a folder here
     assert main(["run", "09", "-p", "prompt", "runs", "--out-dir", "out", "--no-progress"]) == 0
     assert fake_papermill[1]["parameters"]["prompt"] == "runs"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a quoted ~ is the home folder too
+    assert main(["run", "08", "-p", "out_dir", "~/mine", "--no-progress"]) == 0
+    assert fake_papermill[2]["parameters"]["out_dir"] == str(tmp_path / "home" / "mine")
 
 
 def test_run_interrupted_says_how_to_continue_in_words_the_shell_reads(
