@@ -408,8 +408,9 @@ def test_resuming_knows_a_file_by_its_path_and_its_characters(tmp_path, monkeypa
           corpus="mid.txt")  # fmt: skip
     assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["corpus"] == str(text)  # absolute
     longer = TrainConfig(**{**vars(CONFIG), "max_steps": 10})
-    train(_gpt(), TRAIN, VAL, longer, progress=False, out_dir="run", resume=True,
-          tokenizer=TOKENIZER, corpus="./mid.txt")  # the same file, spelt otherwise  # fmt: skip
+    with pytest.warns(UserWarning, match=r"max_steps \(was 8, now 10\)"):  # a longer cosine
+        train(_gpt(), TRAIN, VAL, longer, progress=False, out_dir="run", resume=True,
+              tokenizer=TOKENIZER, corpus="./mid.txt")  # the same file, spelt so  # fmt: skip
     assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["step"] == 10
     # the same name, other characters (another folder's mid.txt): the weights would decode the
     # wrong characters, so the run is refused whatever the corpus is called
