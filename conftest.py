@@ -12,13 +12,17 @@ make a small training step up to 100 times slower (measured here: 5 ms alone, 50
 oversubscribed). Set ``OMP_NUM_THREADS`` yourself to override this.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("LMCOURSE_PRESET", "ci")
 # Notebook 08 writes its run under this folder instead of notebooks/runs/ (lmcourse.utils.
 # resolve_out_dir): the tests never touch, nor move aside, a run a learner made there.
-os.environ.setdefault("LMCOURSE_RUNS_DIR", tempfile.mkdtemp(prefix="lmcourse-test-runs-"))
+if "LMCOURSE_RUNS_DIR" not in os.environ:  # (xdist's workers inherit the controller's)
+    os.environ["LMCOURSE_RUNS_DIR"] = tempfile.mkdtemp(prefix="lmcourse-test-runs-")
+    atexit.register(shutil.rmtree, os.environ["LMCOURSE_RUNS_DIR"], ignore_errors=True)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it loads)
