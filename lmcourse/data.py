@@ -173,7 +173,8 @@ def _shakespeare() -> str:
 
 def _read_user_file(path: Path) -> str:
     if not path.exists():
-        raise FileNotFoundError(f"No such file: '{path}' (looked for {path.resolve()}).")
+        where = "" if path.is_absolute() else f" (looked for {path.resolve()})"
+        raise FileNotFoundError(f"No such file: '{path}'{where}.")
     if path.is_dir():
         raise IsADirectoryError(f"'{path}' is a folder; pass the path of one text file.")
     data = path.read_bytes()

@@ -151,12 +151,16 @@ def test_user_file_windows_line_ends_and_bom(tmp_path):
     assert load_text(path) == "one\ntwo\n"
 
 
-def test_missing_file_names_the_path(tmp_path):
+def test_missing_file_names_the_path(tmp_path, monkeypatch):
     missing = tmp_path / "nope.txt"
     with pytest.raises(FileNotFoundError, match="nope.txt"):
         load_text(missing)
-    with pytest.raises(FileNotFoundError, match="nope.txt"):
-        load_text(str(missing))
+    with pytest.raises(FileNotFoundError, match=re.escape(f"No such file: '{missing}'.") + "$"):
+        load_text(str(missing))  # absolute: said once
+    monkeypatch.chdir(tmp_path)  # relative: and where that is
+    message = f"No such file: 'sub/nope.txt' (looked for {tmp_path / 'sub' / 'nope.txt'})."
+    with pytest.raises(FileNotFoundError, match=re.escape(message)):
+        load_text("sub/nope.txt")
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n\n "])
