@@ -6,11 +6,12 @@
 
 The leaderboard scores each neural model in windows that do not overlap (``lmcourse.lm.
 bits_per_token``): a window's first characters see little or no context, so the score depends on
-the window's size. This prints the model's bits per character on tiny-shakespeare's validation
-text in windows of 32, 64 and its whole context, then with overlapping windows of its context
-(``stride``): each window scores only its last ``stride`` characters, so every character after
-the first window sees at least ``context - stride`` characters before it. The differences are
-the size of the effect the README's leaderboard notes; the time is the cost of each way.
+the window's size. This prints the model's bits per character on its corpus's validation text
+(tiny-shakespeare's for the shipped model) in windows of 32, 64 and its whole context, then
+with overlapping windows of its context (``stride``): each window scores only its last
+``stride`` characters, so every character after the first window sees at least ``context -
+stride`` characters before it. The differences are the size of the effect the README's
+leaderboard notes; the time is the cost of each way.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ def main() -> None:
         parser.error("--chars must be at least 2")
     torch.set_num_threads(args.threads)
     model, tokenizer, info = load_model(args.checkpoint)
-    _, val = train_val_split(load_text("tiny-shakespeare"), 0.1)
+    corpus = info["corpus"] or "tiny-shakespeare"  # the validation split of its own text
+    _, val = train_val_split(load_text(corpus), 0.1)
     data = torch.tensor(tokenizer.encode(val[: args.chars]))
     T = model.config.block_size
-    print(f"{args.checkpoint}: context {T}; {len(data) - 1:,} validation characters scored\n")
+    print(f"{args.checkpoint}: context {T}; {len(data) - 1:,} validation characters of "
+          f"{corpus!r} scored\n")  # fmt: skip
     print("| windows | each character sees at least | bits per character | seconds |")
     print("|---|---:|---:|---:|")
     ways = [(f"{w}, not overlapping", w, None, "0") for w in (32, 64, T) if w <= T]

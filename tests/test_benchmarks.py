@@ -254,7 +254,7 @@ def test_profile_step_prints_where_a_step_goes():
 
 def test_eval_windows_scores_the_shipped_model_every_way():
     out = run("eval_windows.py", "--chars", "3000", "--threads", "1")
-    assert "shakespeare-char: context 128; 2,999 validation characters scored" in out
+    assert "shakespeare-char: context 128; 2,999 validation characters of 'tiny-shakespeare'" in out
     rows = {cells[0]: cells for cells in table_rows(out, "")[2:]}
     assert list(rows) == ["32, not overlapping", "64, not overlapping", "128, not overlapping",
                           "128, stride 64", "128, stride 32"]  # fmt: skip
