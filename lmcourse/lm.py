@@ -209,7 +209,7 @@ def _sliding_windows(
     n = len(data) - 1  # predictions
     first = min(block_size, n)
     ends = [first, *range(first + stride, n, stride)] + ([n] if n > first else [])
-    T = first  # every window is this long (all but one text shorter than block_size)
+    T = first  # every window is this long: block_size, or the whole text if that is shorter
     for i in range(0, len(ends), batch_size):
         batch = ends[i : i + batch_size]
         x = torch.stack([data[end - T : end] for end in batch])  # (B, T)

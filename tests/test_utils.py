@@ -1,5 +1,6 @@
 """Tests of lmcourse.utils."""
 
+import json
 import os
 import random
 import re
@@ -134,9 +135,18 @@ def test_resolve_out_dir_puts_a_relative_folder_under_lmcourse_runs_dir(monkeypa
 
 
 def test_the_test_suite_keeps_its_notebook_runs_out_of_notebooks_runs():
-    """conftest.py: nbval's run of notebook 08 must not move a learner's run aside."""
-    assert Path(os.environ["LMCOURSE_RUNS_DIR"]).is_absolute()
-    assert "lmcourse-test-runs-" in os.environ["LMCOURSE_RUNS_DIR"]
+    """nbval's run of notebook 08 must not move a learner's notebooks/runs/ aside: conftest.py
+    sets LMCOURSE_RUNS_DIR, and the notebook's out_dir goes through resolve_out_dir."""
+    root = Path(os.environ["LMCOURSE_RUNS_DIR"])
+    assert root.is_absolute() and root.name.startswith("lmcourse-test-runs-")
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "08_train_gpt.ipynb"
+    code = " ".join(
+        "".join(cell["source"])
+        for cell in json.loads(notebook.read_text())["cells"]
+        if cell["cell_type"] == "code"
+    )
+    assert "run_dir = resolve_out_dir(out_dir)" in code and "Path(out_dir)" not in code
+    assert resolve_out_dir("runs/08_train_gpt") == root / "runs/08_train_gpt"
 
 
 def test_resolve_preset_takes_the_environment_override(monkeypatch):
