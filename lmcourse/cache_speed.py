@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from lmcourse.attention import KVCache
-from lmcourse.sampling import _check_generate_args, generate
+from lmcourse.sampling import check_generate_args, generate
 from lmcourse.utils import is_int
 
 __all__ = ["generation_speed", "next_token_cost"]
@@ -44,7 +44,7 @@ def generation_speed(
     """
     if not is_int(repeats) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}.")
-    _check_generate_args(idx, max_new_tokens, 1.0, None, None, None)
+    check_generate_args(idx, max_new_tokens, 1.0, None, None, None)
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1 to measure a speed, got {max_new_tokens}.")
 

@@ -18,12 +18,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
+
+# Any number with a minus sign: -1, -0.5, -1e-3, -inf, -nan. argparse knows only the first two
+# and reads the others as an option, so that `--temperature -1e-3` would fail with "expected one
+# argument" instead of this module's "--temperature must be a number >= 0".
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.I)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reads every negative number as a value, and says how to pass "-Nay"."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)  # subcommands' parsers are of this class too
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+
+    def error(self, message: str) -> NoReturn:
+        option = re.fullmatch(r"argument (?:\S+/)?(--\S+): expected one argument", message)
+        if option:  # `--prompt -Nay` lands here too: the value looks like an option
+            message += f" (for a value that starts with '-', write {option[1]}=VALUE)"
+        super().error(message)
 
 
 def _fail(command: str, message: str) -> NoReturn:
@@ -193,94 +213,6 @@ def _report_training(history, out_dir: Path) -> None:
     print(f"metrics          {out_dir / 'metrics.jsonl'}")
 
 
-# --------------------------------------------------------------------------- sample
-
-
-def _check_sample_args(args: argparse.Namespace) -> None:
-    import math
-
-    if args.max_new_tokens < 0:
-        _fail("sample", f"--max-new-tokens must be >= 0, got {args.max_new_tokens}.")
-    if not 0 <= args.temperature < math.inf:
-        _fail("sample", f"--temperature must be a number >= 0 (0: greedy), got {args.temperature}.")
-    if not args.prompt:
-        _fail("sample", "--prompt is empty: give at least one character (default: a newline).")
-    if args.top_k is not None and args.top_k < 1:
-        _fail("sample", f"--top-k must be an integer >= 1 (1: greedy), got {args.top_k}.")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        _fail("sample", f"--top-p must be a number in (0, 1] (1: no filter), got {args.top_p}.")
-    from lmcourse.utils import generator_from_seed
-
-    try:
-        generator_from_seed(args.seed)
-    except ValueError as error:
-        _fail("sample", f"--seed: {error}")
-
-
-def _load_for_sampling(source: str, device: str | None):
-    """The model (on ``device``), the tokenizer and the device: ``lmcourse.pretrained.load_model``.
-
-    ``source`` is a checkpoint, a run's folder (its ``ckpt.pt``), or a shipped model's name.
-    """
-    from lmcourse.pretrained import load_model
-    from lmcourse.utils import get_device
-
-    try:
-        device = get_device(device)
-        model, tokenizer, _ = load_model(source, device)
-    except (FileNotFoundError, ValueError) as error:  # CheckpointError is a ValueError
-        _fail("sample", str(error))
-    return model, tokenizer, device
-
-
-def _check_model(args: argparse.Namespace, model, tokenizer) -> None:
-    """Refuse weights that are NaN or inf, and a prompt with characters the model never saw."""
-    import torch
-
-    from lmcourse.tokenizers import _describe_char
-
-    if not all(torch.isfinite(p).all() for p in model.parameters()):  # one pass over the weights
-        _fail("sample", f"the model of {args.checkpoint} has weights that are not finite (NaN "
-                        "or inf: its training diverged); it cannot write text.")  # fmt: skip
-    unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
-    if unknown and tokenizer.unk is None:
-        chars = ", ".join(map(_describe_char, unknown))  # 'é' (U+00E9): a lone accent shows too
-        _fail("sample", f"the prompt has characters outside the checkpoint's vocabulary of "
-                        f"{tokenizer.vocab_size}: {chars}.")  # fmt: skip
-
-
-def _sample(args: argparse.Namespace) -> int:
-    _check_sample_args(args)
-    import torch
-
-    from lmcourse.sampling import stream
-    from lmcourse.utils import generator_from_seed
-
-    model, tokenizer, device = _load_for_sampling(args.checkpoint, args.device)
-    _check_model(args, model, tokenizer)
-    idx = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long, device=device)  # (1, T)
-    generator = generator_from_seed(args.seed)
-    block_size = getattr(model.config, "block_size", None)
-    tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature,
-                    top_k=args.top_k, top_p=args.top_p, generator=generator,
-                    block_size=block_size)  # fmt: skip
-    try:
-        print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
-        for token in tokens:  # (1, 1): each character shows as soon as it is chosen
-            print(tokenizer.decode(token[0].tolist()), end="", flush=True)
-        print()
-    except KeyboardInterrupt:  # Ctrl-C: enough text; no traceback
-        print(file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `lmcourse sample ... | head`: the reader has gone; so do we
-        return _reader_gone()
-    except ValueError:  # the arguments were checked above: the logits were inf or nan
-        print()  # end the line of text
-        _fail("sample", f"the model of {args.checkpoint} gives outputs that are not finite "
-                        "(its weights may be NaN: training diverged).")  # fmt: skip
-    return 0
-
-
 # --------------------------------------------------------------------------- run
 
 
@@ -321,26 +253,6 @@ def _add_train(commands) -> None:
     train.set_defaults(handler=_train)
 
 
-def _add_sample(commands) -> None:
-    sample = commands.add_parser(
-        "sample", help="generate text from a checkpoint",
-        description="Print the prompt and a continuation sampled from a checkpoint's model, "
-        "character by character as the model writes it.",
-    )  # fmt: skip
-    add = sample.add_argument
-    add("--checkpoint", required=True, help="a ckpt.pt of lmcourse train (or its folder), "
-        "or a shipped model: shakespeare-char")  # fmt: skip
-    add("--prompt", default="\n", help="the text to continue (default: a newline)")
-    add("--max-new-tokens", type=int, default=500, help="characters to add (default: 500)")
-    add("--temperature", type=float, default=1.0, help=">= 0; 0 is greedy (default: 1)")
-    add("--top-k", type=int, metavar="K", help="sample among the K likeliest characters only")
-    add("--top-p", type=float, metavar="P", help="sample among the likeliest characters whose "
-        "probabilities add up to P, in (0, 1] (nucleus sampling)")  # fmt: skip
-    add("--seed", type=int, default=0, help="seed of the sampling (default: 0)")
-    add("--device", help="cpu, cuda, mps (default: the best available)")
-    sample.set_defaults(handler=_sample)
-
-
 def _add_run(commands) -> None:
     run = commands.add_parser(
         "run", help="execute a notebook with papermill",
@@ -360,7 +272,7 @@ def _add_run(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lmcourse",
         description="Language models from counting to GPT: the course's command-line tools.",
     )
@@ -376,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   description="Print the GPT training presets.")  # fmt: skip
     presets.set_defaults(handler=_presets)
     _add_train(commands)
-    _add_sample(commands)
+    from lmcourse.cli_sample import add_sample  # it imports _fail from here
+
+    add_sample(commands)
     _add_run(commands)
     for command in commands.choices.values():  # main reports a mistake with its command's usage
         command.set_defaults(parser=command)

@@ -27,8 +27,8 @@ from torch import nn
 
 from lmcourse.lm import eval_mode, next_token_logits, prompt_ids
 from lmcourse.sampling import (
-    _check_temperature,
     _context_size,
+    check_temperature,
     entropy_bits,
     generate,
     stream,
@@ -312,7 +312,7 @@ class NextTokenExplorer:
         Shapes:
             returns (V,) on the CPU, summing to 1; all of it on the argmax for T = 0.
         """
-        _check_temperature(temperature)  # before the model runs
+        check_temperature(temperature)  # before the model runs
         logits = next_token_logits(self.model, self.tokenizer, prompt)  # (V,)
         return torch.softmax(tempered(logits, temperature), dim=-1)
 

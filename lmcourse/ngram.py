@@ -49,7 +49,7 @@ from lmcourse.ngram_counts import (
     sentence_list,
     training_tokens,
 )
-from lmcourse.sampling import sample_from_probs
+from lmcourse.sampling import check_temperature, sample_from_probs
 from lmcourse.utils import is_int, is_real
 
 __all__ = ["BOS", "EOS", "SMOOTHINGS", "UNK", "NGramConfig", "NGramLM"]
@@ -286,8 +286,7 @@ class NGramLM:
         self._check_fitted()
         if not is_int(max_tokens) or max_tokens < 0:
             raise ValueError(f"max_tokens must be an integer >= 0, got {max_tokens!r}.")
-        if not is_real(temperature) or not 0 <= temperature < math.inf:
-            raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
+        check_temperature(temperature)  # also when max_tokens is 0
         history, out = [BOS] * (self.n - 1) + list(context), []
         for _ in range(max_tokens):
             probs = self.next_token_probs(history)

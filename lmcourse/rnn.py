@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmcourse.lm import check_ids, lm_loss  # lm_loss checks targets
-from lmcourse.sampling import _check_generate_args, choose_next
+from lmcourse.sampling import check_generate_args, choose_next
 
 CELLS = ("rnn", "lstm", "gru")
 IMPLS = ("scratch", "torch")
@@ -375,7 +375,7 @@ class RecurrentLM(nn.Module):
         of the course uses: temperature (0 = greedy), then top-k, then top-p. Dropout acts in
         training mode: call ``model.eval()`` first."""
         check_ids(idx, self.config.vocab_size)
-        _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, None)
+        check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, None)
         tokens = [idx]
         logits, state = self.forward_with_state(idx)  # the prompt, once: (B, T, V)
         for step in range(max_new_tokens):

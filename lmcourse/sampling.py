@@ -16,6 +16,8 @@ from torch import nn
 from lmcourse.utils import is_int, is_real
 
 __all__ = [
+    "check_generate_args",
+    "check_temperature",
     "choose_next",
     "entropy_bits",
     "generate",
@@ -47,7 +49,7 @@ def sample_from_probs(
         >>> sample_from_probs(np.array([0.1, 0.7, 0.2]), temperature=0)
         1
     """
-    _check_temperature(temperature)
+    check_temperature(temperature)
     _check_generator(generator)
     probs = np.asarray(probs.detach().cpu() if isinstance(probs, torch.Tensor) else probs, float)
     if probs.ndim != 1 or not probs.size or (probs < 0).any() or not np.isfinite(probs).all():
@@ -80,8 +82,11 @@ def entropy_bits(probs: torch.Tensor) -> float:
     return max(0.0, -(nonzero * nonzero.log2()).sum().item())  # max: no -0.0 for a certainty
 
 
-def _check_temperature(temperature: float) -> None:
-    """A negative temperature would sample from P^(1/T) with 1/T < 0: the unlikely tokens."""
+def check_temperature(temperature: float) -> None:
+    """Refuse a temperature that is not a number >= 0, by name; every sampler calls it first.
+
+    A negative T would sample from P^(1/T) with 1/T < 0, favouring the unlikely tokens.
+    """
     if not is_real(temperature) or not 0 <= temperature < math.inf:
         raise ValueError(f"temperature must be a number >= 0, got {temperature!r}.")
 
@@ -161,10 +166,11 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 # --------------------------------------------------------------------------- generation
 
 
-def _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size) -> None:
+def check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size) -> None:
+    """Refuse, by name, any argument of ``generate`` a model could not use (GPT's and RNN's)."""
     if not is_int(max_new_tokens) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an integer >= 0, got {max_new_tokens!r}.")
-    _check_temperature(temperature)
+    check_temperature(temperature)
     if top_k is not None and (not is_int(top_k) or top_k < 1):
         raise ValueError(f"top_k must be an integer >= 1 or None, got {top_k!r}.")
     if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
@@ -191,7 +197,7 @@ def tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     Shapes:
         logits: (..., V) -> (..., V), float32 or the logits' wider float type.
     """
-    _check_temperature(temperature)
+    check_temperature(temperature)
     _check_logits(logits)
     dtype = torch.promote_types(logits.dtype, torch.float32)  # float64 stays float64
     shifted = logits.to(dtype) - _row_max(logits)  # (..., V), each row's max now 0
@@ -217,7 +223,7 @@ def choose_next(
     Shapes:
         logits: (B, V) -> (B, 1) long.
     """
-    _check_temperature(temperature)
+    check_temperature(temperature)
     _check_logits(logits)
     _check_generator(generator)
     if temperature == 0:
@@ -260,7 +266,7 @@ def stream(
 
     Same arguments and the same tokens as ``generate`` (which is this, concatenated).
     """
-    _check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size)
+    check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, block_size)
     from lmcourse.attention import KVCache  # (imports torch.nn only; here to keep this light)
 
     _check_generator(generator)

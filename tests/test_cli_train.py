@@ -104,6 +104,7 @@ def test_sample_continues_the_prompt_reproducibly(trained, capsys):
     # the run's folder works too: its ckpt.pt is read
     assert sample(capsys, trained[0], "--prompt", "ROMEO:", "--max-new-tokens", "50") == text
     assert len(sample(capsys, checkpoint, "--prompt", "A", "--max-new-tokens", "0")) == 1
+    assert sample(capsys, checkpoint, "--prompt=-Nay", "--max-new-tokens", "3").startswith("-Nay")
 
 
 def test_sample_filters_and_the_shipped_model(trained, capsys):
@@ -161,6 +162,16 @@ def bad_checkpoints(tmp_path):
             "empty_dir": empty_dir}  # fmt: skip
 
 
+def test_a_value_that_looks_like_an_option_says_how_to_write_it(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--checkpoint", "shakespeare-char", "--prompt", "-Nay"])
+    assert exit_info.value.code == 2
+    *usage, last = capsys.readouterr().err.strip().splitlines()  # argparse's usage, then this
+    assert usage[0].startswith("usage: lmcourse sample")
+    assert last == ("lmcourse sample: error: argument --prompt: expected one argument "
+                    "(for a value that starts with '-', write --prompt=VALUE)")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "argv, expected",
     [
@@ -182,6 +193,10 @@ def bad_checkpoints(tmp_path):
         # a combining accent alone looks like nothing: its code point says what it is
         (["sample", "--checkpoint", "{ckpt}", "--prompt", "e\u0301"], ": '\u0301' (U+0301)."),
         (["sample", "--checkpoint", "{ckpt}", "--temperature", "-0.5"], "--temperature must be"),
+        # argparse alone reads -1e-3 and -inf as options: "expected one argument"
+        (["sample", "--checkpoint", "{ckpt}", "--temperature", "-1e-3"], "0: greedy), got -0.001."),
+        (["sample", "--checkpoint", "{ckpt}", "--temperature", "-inf"], "0: greedy), got -inf."),
+        ([*TRAIN, "--learning-rate", "-1e-3"], "learning_rate must be a number > 0, got -0.001"),
         (["sample", "--checkpoint", "{ckpt}", "--max-new-tokens", "-1"], "must be >= 0, got -1"),
         (["sample", "--checkpoint", "{ckpt}", "--prompt", ""], "--prompt is empty"),
         (["sample", "--checkpoint", "{ckpt}", "--seed", str(10**20)], "--seed: The seed 1000"),

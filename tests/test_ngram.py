@@ -604,6 +604,8 @@ def test_bad_queries_raise():
     lm = NGramLM(2, "kneser_ney").fit([["a", "b"]])
     with pytest.raises(ValueError, match=r"temperature must be a number >= 0, got -1"):
         lm.generate(5, temperature=-1)
+    with pytest.raises(ValueError, match=r"temperature must be a number >= 0, got nan"):
+        lm.generate(0, temperature=float("nan"))  # checked before any token is drawn
     with pytest.raises(ValueError, match=r"max_tokens must be an integer >= 0, got -1"):
         lm.generate(-1)
     with pytest.raises(ValueError, match=r"count takes an n-gram of order 1..2 \(n=2\)"):
