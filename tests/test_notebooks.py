@@ -108,3 +108,44 @@ def test_cells_that_check_output_have_output(notebook):
     for cell in code_cells(nb):
         if "# NBVAL_CHECK_OUTPUT" in cell.source:
             assert cell.outputs, cell.source[:80]
+
+
+def _package_names() -> dict:
+    """Every module of lmcourse by its short name, and every object defined in one by its name."""
+    import importlib
+    import pkgutil
+
+    import lmcourse
+
+    names = {}
+    for info in pkgutil.iter_modules(lmcourse.__path__):
+        if not info.name.startswith("_"):  # not __main__: importing it would run the CLI
+            names[info.name] = module = importlib.import_module(f"lmcourse.{info.name}")
+            for key, value in vars(module).items():
+                if str(getattr(value, "__module__", "")).startswith("lmcourse"):
+                    names.setdefault(key, value)
+    return names
+
+
+def test_shown_source_is_the_current_source(notebook):
+    # show_source prints the package's real code; a notebook not re-run after that code changed
+    # would show the reader an old version (it happened: notebook 09 showed a choose_next
+    # without tempered)
+    from lmcourse.utils import show_source
+
+    path, nb = notebook
+    names = _package_names()
+    cells = [c for c in code_cells(nb) if "show_source(" in c.source]
+    for cell in cells:
+        last = cell.source.strip().splitlines()[-1]
+        call = re.fullmatch(r"show_source\(([\w.]+)\)", last)
+        assert call and cell.source.count("show_source(") == 1, f"{path.name}: {cell.source!r}"
+        head, *attributes = call[1].split(".")
+        obj = names[head]
+        for attribute in attributes:
+            obj = getattr(obj, attribute)
+        (shown,) = [o.data["text/plain"] for o in cell.outputs if o.output_type == "execute_result"]
+        assert shown.rstrip("\n") == show_source(obj).text.rstrip("\n"), (
+            f"{path.name} shows an old version of {call[1]}: re-run it "
+            f"(python benchmarks/notebooks.py {path.name[:2]} --save)"
+        )
