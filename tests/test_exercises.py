@@ -47,7 +47,7 @@ NOTEBOOK_07 = [
 ]
 NOTEBOOK_08 = ["08.lr_schedule", "08.clip_scale", "08.decay_groups"]
 NOTEBOOK_09 = ["09.apply_temperature", "09.top_k", "09.top_p", "09.kv_cache_numbers"]
-NOTEBOOK_10 = ["10.previous_token_score", "10.line_start_positions"]
+NOTEBOOK_10 = ["10.offset_score", "10.word_start_positions"]
 
 
 # --------------------------------------------------------------------------- wrong answers
