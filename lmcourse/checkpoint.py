@@ -8,8 +8,9 @@ resume=True)`` continues exactly where the run stopped (on the same data, checke
 
 Safety:
 
-- Written atomically (a temporary file in the same folder, then a rename): a run killed while
-  saving leaves the previous checkpoint intact, never half a file.
+- Written atomically (a temporary file in the same folder, synced to the disk, then a rename):
+  a run killed while saving leaves the previous checkpoint intact, never half a file (and the
+  next run removes the dead temporary file: ``lmcourse.run_dir``). A full disk is said in words.
 - Read with ``torch.load(weights_only=True)``: only tensors, numbers, strings, lists and dicts
   are allowed, so a checkpoint from anywhere can never run code when loaded. Its entries are
   checked as it is read: a damaged or hand-made file is refused then, by name.
@@ -17,10 +18,11 @@ Safety:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
-import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import torch
 from torch import nn
 
 from lmcourse.files import _default_mode
+from lmcourse.run_dir import set_aside_run  # (here too: notebook 08 imports it from here)
 from lmcourse.tokenizers import CharTokenizer
 
 __all__ = [
@@ -69,6 +72,7 @@ _ENTRIES = {
     "train_config": ((dict,), False),
     "corpus": ((str, type(None)), False),
     "data_sha256": ((str,), False),
+    "world_size": ((int,), False),  # processes that trained together (torchrun), 1 without
 }
 
 #: What a training run saves besides the model: without them a checkpoint cannot be resumed.
@@ -118,15 +122,43 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **state) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
     try:
-        os.chmod(tmp, _default_mode())  # mkstemp makes it private (0600); a file is usually not
-        torch.save(entry, tmp)
+        with os.fdopen(fd, "wb") as f:
+            os.chmod(tmp, _default_mode())  # mkstemp makes it private (0600); files usually not
+            torch.save(entry, f)
+            f.flush()
+            os.fsync(f.fileno())  # on the disk before the rename: a power cut keeps one whole file
         os.replace(tmp, path)  # atomic: readers see the old file or the new one
-    except BaseException:
+    except BaseException as error:
+        # (torch reports a full disk as a RuntimeError; measure while the temporary file is there)
+        failure = _save_failure(path, error) if isinstance(error, OSError | RuntimeError) else None
         Path(tmp).unlink(missing_ok=True)
+        if failure is not None:
+            raise failure from error  # (the cause stays attached, for a developer)
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _save_failure(path: Path, error: Exception) -> OSError:
+    """A one-line ``OSError`` for a checkpoint that could not be written (a full disk...)."""
+    kept = "the previous one is kept" if path.exists() else "nothing was written"
+    free = shutil.disk_usage(path.parent).free
+    reason = (error.strerror or str(error)) if isinstance(error, OSError) else "the write failed"
+    return OSError(
+        f"Could not write the checkpoint {path} ({reason}); {kept}. "
+        f"{free / 1e6:,.1f} MB are free on its disk: make room, then resume."
+    )
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; elsewhere, and where it fails, a no-op)."""
+    with contextlib.suppress(OSError):  # some systems cannot sync a folder: the rename is done
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -293,7 +325,7 @@ def check_same_text(path, entry: dict, tokenizer, corpus: str | None,
     return None
 
 
-def changed_settings(saved: dict, config) -> list[str]:
+def changed_settings(saved: dict, config, saved_world: int = 1, world: int = 1) -> list[str]:
     """The settings of ``config`` (a ``TrainConfig``) that differ from the saved ones and change
     what the steps compute, each as ``"name (was a, now b)"``.
 
@@ -301,13 +333,29 @@ def changed_settings(saved: dict, config) -> list[str]:
     the rounding of a device); a setting the checkpoint lacks (an older version) counts as kept.
     ``max_steps`` counts only with ``min_lr``: the cosine then stretches to the new end, so the
     learning rate jumps up (see notebook 08's exercise); without it a longer run is the same.
+    Under torchrun ``batch_size`` is per process: a step reads ``batch_size`` × processes
+    windows (``saved_world`` then, ``world`` now), and only that total counts, so 2 processes
+    of 4 resume as 1 of 8 (``torchrun --nproc_per_node`` may change with ``--batch-size``).
     """
     free = {"eval_interval", "eval_batches", "checkpoint_interval", "device", "compile"}
     if config.min_lr is None:  # a constant rate after warmup: max_steps changes no step
         free.add("max_steps")
-    return [f"{name} (was {saved[name]!r}, now {value!r})"
-            for name, value in asdict(config).items()
-            if name not in free and saved.get(name, value) != value]  # fmt: skip
+    changed = []
+    for name, value in asdict(config).items():
+        before = saved.get(name, value)
+        if name == "batch_size" and before * saved_world != value * world:  # windows a step
+            changed.append(f"{name} (was {_per_process(before, saved_world)}, now "
+                           f"{_per_process(value, world)})")  # fmt: skip
+        elif name not in free | {"batch_size"} and before != value:
+            changed.append(f"{name} (was {before!r}, now {value!r})")
+    return changed
+
+
+def _per_process(batch_size: int, world: int) -> str:
+    """``8``, or ``4 on each of 2 processes, 8 in all``: the windows of one step."""
+    if world == 1:
+        return repr(batch_size)
+    return f"{batch_size} on each of {world} processes, {batch_size * world} in all"
 
 
 def check_compatible(entry: dict, model: nn.Module) -> None:
@@ -350,30 +398,3 @@ def tokenizer_from_checkpoint(entry: dict) -> CharTokenizer | None:
     if problem is not None:
         raise CheckpointError(f"The checkpoint cannot be used: {problem}.")
     return CharTokenizer(data["chars"], unk=data.get("unk"))
-
-
-def set_aside_run(out_dir: str | os.PathLike) -> Path | None:
-    """Move an earlier run's ``ckpt.pt`` and ``metrics.jsonl`` out of ``out_dir``, losing nothing.
-
-    A fresh run in a folder that holds one (notebook 08 run again without ``resume``) would
-    replace its checkpoint. Instead its files go to a sibling folder named after the time of its
-    last write, ``<out_dir>-YYYYmmdd-HHMMSS`` (``runs/08_train_gpt-20261129-101500/``), where
-    notebooks 09 and 10 and ``lmcourse sample`` can still load it.
-
-    Returns:
-        that folder (relative, if ``out_dir`` was), or None when ``out_dir`` holds neither file.
-    """
-    given = Path(out_dir)
-    out_dir = given.resolve()
-    files = [out_dir / name for name in ("ckpt.pt", "metrics.jsonl") if (out_dir / name).is_file()]
-    if not files:
-        return None
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(f.stat().st_mtime for f in files)))
-    kept, n = out_dir.with_name(f"{out_dir.name}-{stamp}"), 1
-    while kept.exists():  # two runs in one second: -2, -3, ...
-        n += 1
-        kept = out_dir.with_name(f"{out_dir.name}-{stamp}-{n}")
-    kept.mkdir()
-    for path in files:
-        os.replace(path, kept / path.name)  # a rename: same file system, nothing copied
-    return kept if given.name in ("", "..") else given.parent / kept.name

@@ -122,7 +122,7 @@ def _train_notes(args: argparse.Namespace, device: str | None, out_dir: Path) ->
     """Print, on stderr, what may surprise about this run before it starts."""
     from lmcourse import distributed
 
-    if args.preset == "gpu" and _device_kind(device) == "cpu":
+    if args.preset == "gpu" and _device_kind(device) == "cpu" and distributed.is_main_process():
         print("lmcourse train: note: the gpu preset on a CPU takes seconds a step and hours "
               "in all; --preset cpu is the recipe for a CPU.", file=sys.stderr)  # fmt: skip
     if args.resume and not (out_dir / "ckpt.pt").exists() and distributed.is_main_process():
@@ -142,7 +142,10 @@ def _train(args: argparse.Namespace) -> int:
     overrides = _train_overrides(args)
     out_dir = Path(args.out_dir) if args.out_dir else Path("runs") / args.preset
     try:
-        device = distributed.setup(args.device)  # under torchrun: join the process group
+        try:
+            device = distributed.setup(args.device)  # under torchrun: join the process group
+        except ValueError as error:  # torchrun's variables set by hand, and wrong
+            _fail("train", str(error))
         if device is not None:
             overrides["device"] = device
         _train_notes(args, overrides.get("device"), out_dir)
@@ -162,10 +165,15 @@ def _train(args: argparse.Namespace) -> int:
             _fail("train", f"out of memory{needed}: lower --batch-size, or the model's size "
                            "(--n-embd, --n-layer).")  # fmt: skip
         except TrainingInterrupted as stop:  # Ctrl-C or SIGTERM: the step finished and was saved
-            again = shlex.join(args.argv) + ("" if args.resume else " --resume")  # quoted
-            print(f"lmcourse train: {stop.signal_name}: stopped after step {stop.step} of "
-                  f"{stop.max_steps}, saved in {stop.checkpoint}. Continue with:\n"
-                  f"    lmcourse {again}", file=sys.stderr)  # fmt: skip
+            K = distributed.world_size()  # under torchrun: the same command on K processes
+            command = (
+                f"torchrun --nproc_per_node={K} -m lmcourse.train " if K > 1 else "lmcourse train "
+            ) + shlex.join(args.argv[1:])  # (argv[0]: "train")
+            again = command + ("" if args.resume else " --resume")  # quoted
+            if distributed.is_main_process():  # (every process stopped after the same step)
+                print(f"lmcourse train: {stop.signal_name}: stopped after step {stop.step} of "
+                      f"{stop.max_steps}, saved in {stop.checkpoint}. Continue with:\n"
+                      f"    {again}", file=sys.stderr)  # fmt: skip
             return 128 + signal.Signals[stop.signal_name]  # the shell's code for that signal
         if distributed.is_main_process():
             try:
@@ -307,7 +315,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C before training began (importing torch, reading text)
+        print(f"\nlmcourse {args.command}: stopped (Ctrl-C).", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

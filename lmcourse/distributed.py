@@ -22,7 +22,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
+    "all_sum",
     "average",
+    "check_environment",
     "is_distributed",
     "is_main_process",
     "rank",
@@ -60,16 +62,61 @@ def setup(device: str | None = None) -> str | None:
 
     NCCL connects the GPUs (process ``LOCAL_RANK`` uses ``cuda:LOCAL_RANK``); gloo the CPUs.
     Without ``torchrun``'s variables nothing happens and ``device`` is returned unchanged.
+
+    Raises:
+        ValueError: ``RANK`` is set but torchrun's other variables are missing or do not fit
+            (``check_environment``), or ``LOCAL_RANK`` names a GPU the machine does not have.
     """
     if "RANK" not in os.environ or is_distributed():
         return device
+    check_environment()
     use_cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
     if use_cuda:
         local = int(os.environ.get("LOCAL_RANK", 0))
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK is {local} but this machine has "
+                             f"{torch.cuda.device_count()} GPU(s): start at most that many "
+                             "processes (torchrun --nproc_per_node).")  # fmt: skip
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return device if use_cuda else (device or "cpu")
+
+
+#: The variables torchrun sets for each process (LOCAL_RANK too, which may be missing).
+_TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def check_environment() -> None:
+    """Raise ``ValueError``, naming the variable, unless torchrun's variables fit together.
+
+    Without the check a mistake made by hand (``RANK=1`` alone, a ``RANK`` not below
+    ``WORLD_SIZE``) ends in a stack trace deep in ``torch.distributed``, or in a process that
+    waits half an hour for partners that never come.
+    """
+    env = os.environ
+    how = ("these are torchrun's variables: start with torchrun --nproc_per_node=K -m "
+           "lmcourse.train ..., or unset RANK to train in one process")  # fmt: skip
+    missing = [name for name in _TORCHRUN_VARIABLES if not env.get(name, "").strip()]
+    if missing:
+        raise ValueError(f"RANK is set ({env['RANK']!r}) but not {', '.join(missing)}: {how}.")
+    numbers = {}
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT"):
+        if name in env:
+            try:
+                numbers[name] = int(env[name])
+            except ValueError:
+                raise ValueError(
+                    f"{name} must be a whole number, got {env[name]!r}: {how}."
+                ) from None
+    rank_, size = numbers["RANK"], numbers["WORLD_SIZE"]
+    if size < 1 or not 0 <= rank_ < size:
+        raise ValueError(f"RANK must be 0 to WORLD_SIZE - 1, got RANK {rank_} and "
+                         f"WORLD_SIZE {size}: {how}.")  # fmt: skip
+    if numbers.get("LOCAL_RANK", 0) < 0 or not 0 < numbers["MASTER_PORT"] < 2**16:
+        raise ValueError(f"LOCAL_RANK must be >= 0 and MASTER_PORT in 1..65535, got "
+                         f"{env.get('LOCAL_RANK')!r} and {env['MASTER_PORT']!r}: "
+                         f"{how}.")  # fmt: skip
 
 
 def teardown() -> None:
@@ -106,13 +153,22 @@ def sync_gradients(model: nn.Module, last: bool) -> Iterator[None]:
 
 def average(value: float) -> float:
     """The mean of ``value`` over all processes (itself without DDP): a step's global loss."""
+    return all_sum([value])[0] / world_size()
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """Each of ``values`` summed over all processes, in one all-reduce (themselves without DDP).
+
+    Example: the training loop sends a step's loss and whether a signal came (0 or 1) together:
+    every process learns the global loss and that some process was told to stop.
+    """
     if not is_distributed():
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64)
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64)
     if dist.get_backend() == "nccl":
         tensor = tensor.cuda()
     dist.all_reduce(tensor)
-    return tensor.item() / world_size()
+    return tensor.tolist()
 
 
 def share(batch: torch.Tensor) -> torch.Tensor:

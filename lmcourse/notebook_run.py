@@ -124,7 +124,20 @@ def _run_parameters(args: argparse.Namespace, label: str, declared: dict) -> dic
     if choices and "preset" in params and params["preset"] not in choices:
         _fail("run", f"{label} knows the presets {', '.join(choices)}; "
                      f"got {params['preset']!r}.")  # fmt: skip
+    _check_device(label, params.get("device"))
     return params
+
+
+def _check_device(label: str, device) -> None:
+    """Fail now, before a kernel starts, for a device this machine lacks (``--device cuda``)."""
+    if not isinstance(device, str):  # None: the notebook picks the best available
+        return
+    from lmcourse.utils import get_device
+
+    try:
+        get_device(device)
+    except ValueError as error:
+        _fail("run", f"{label}: {error}")
 
 
 def _run_folder(args: argparse.Namespace, notebook: Path, preset: str | None) -> Path:
@@ -265,7 +278,11 @@ def run_notebook(args: argparse.Namespace) -> int:
     if checkpoint and checkpoint.exists() and not params.get("resume"):  # set_aside_run's move
         print(f"lmcourse run: note: {checkpoint.parent} holds an earlier run; the notebook moves "
               f"it to a folder next to it named after its time.", file=sys.stderr)  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file of that name, a read-only disk...
+        _fail("run", f"cannot make the folder {str(folder)!r} for the executed notebook "
+                     f"({error.strerror or error}); choose another --out-dir.")  # fmt: skip
     output = folder.resolve() / notebook.name
     status = _execute(notebook, output, params, args, resumable="resume" in declared)
     if status == 0:

@@ -28,6 +28,10 @@ from lmcourse.train import History, TrainConfig, train
 __all__ = ["PRESETS", "Preset", "train_gpt"]
 
 
+_MODEL_FIELDS = {"n_layer", "n_head", "n_embd", "dropout", "bias", "gelu"}  # a Preset's sizes
+_TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
 @dataclass(frozen=True)
 class Preset:
     """A GPT's size and its training recipe; the context is ``train.block_size``."""
@@ -41,6 +45,26 @@ class Preset:
     train: TrainConfig
     description: str = ""
     gelu: str = "exact"  # nanoGPT's GELU (GPT-2's tanh approximation is slower on CPUs)
+
+    def with_changes(self, **changes) -> Preset:
+        """A copy with some settings replaced: model sizes and ``TrainConfig`` fields, by name.
+
+        Presets are frozen, so a changed recipe is a new one (``dataclasses.replace``, for the
+        preset and for its ``train`` config)::
+
+            >>> small = PRESETS["cpu"].with_changes(n_layer=2, max_steps=100)
+            >>> small.n_layer, small.train.max_steps, PRESETS["cpu"].n_layer
+            (2, 100, 4)
+        """
+        unknown = set(changes) - _MODEL_FIELDS - _TRAIN_FIELDS
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(_MODEL_FIELDS)} "
+                             f"and the TrainConfig fields {sorted(_TRAIN_FIELDS)}.")  # fmt: skip
+        train = dataclasses.replace(
+            self.train, **{k: v for k, v in changes.items() if k in _TRAIN_FIELDS}
+        )
+        model = {k: v for k, v in changes.items() if k in _MODEL_FIELDS}
+        return dataclasses.replace(self, train=train, **model)
 
     def gpt_config(self, vocab_size: int) -> GPTConfig:
         """The model's config for a vocabulary of ``vocab_size`` tokens."""
@@ -98,18 +122,8 @@ def train_gpt(
         preset = PRESETS[preset]
     if not isinstance(preset, Preset):
         raise ValueError(f"preset must be a name of {list(PRESETS)} or a Preset, got {preset!r}.")
-    model_fields = {"n_layer", "n_head", "n_embd", "dropout", "bias", "gelu"}
-    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(overrides) - model_fields - train_fields
-    if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(model_fields)} "
-                         f"and the TrainConfig fields {sorted(train_fields)}.")  # fmt: skip
-    train_config = dataclasses.replace(
-        preset.train, **{k: v for k, v in overrides.items() if k in train_fields}
-    )
-    preset = dataclasses.replace(
-        preset, train=train_config, **{k: v for k, v in overrides.items() if k in model_fields}
-    )
+    preset = preset.with_changes(**overrides)
+    train_config = preset.train
     text = load_text(corpus)
     tokenizer = CharTokenizer.from_text(text)
     data = torch.tensor(tokenizer.encode(text), dtype=torch.long)

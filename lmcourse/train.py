@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from lmcourse import distributed
 from lmcourse.data import corpus_label, get_batch
 from lmcourse.lm import eval_mode
+from lmcourse.run_dir import check_out_dir
 from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "lr_at",
     "train",
     "train_step",
+    "warmup_note",
 ]
 
 
@@ -186,6 +189,26 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return config.min_lr + (lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
 
 
+def warmup_note(config: TrainConfig) -> str | None:
+    """What a run whose warmup is longer than the run itself should know; None if nothing.
+
+    With ``warmup_steps`` W > ``max_steps`` N the learning rate climbs for the whole run and
+    stops at ``lr · N / W``, below its peak, and a cosine decay never starts. nanoGPT allows
+    this (a short trial run of a long recipe), and so does the course, with this note.
+
+    Example: ``TrainConfig(max_steps=50, warmup_steps=100)`` ends at half of its learning rate.
+    """
+    W, N = config.warmup_steps, config.max_steps
+    if W <= N:
+        return None
+    end = lr_at(N, config)
+    cosine = ", and the cosine decay to min_lr never starts" if config.min_lr is not None else ""
+    return (f"warmup_steps {W} > max_steps {N}: the learning rate rises for the whole run, up to "
+            f"{end:.3g} at the last step, {N / W:.0%} of its peak learning_rate "
+            f"{config.learning_rate:g}{cosine}. For the whole schedule, train at least {W} "
+            "steps or shorten the warmup.")  # fmt: skip
+
+
 def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; weight decay on matrices only, not on biases.
 
@@ -303,6 +326,8 @@ def train(
     the last one, each time on the same ``eval_batches`` batches of each split, drawn from a
     generator of their own: evaluating more or less often never changes the training batches.
 
+    A warmup longer than the run is allowed, with a warning (``warmup_note``).
+
     Reproducible: the same seed, initial weights and data give the same ``History`` losses.
     Dropout draws from torch's global generator, so ``train`` seeds it with ``config.seed``
     inside ``torch.random.fork_rng``, which gives the caller's random state back afterwards.
@@ -326,7 +351,8 @@ def train(
 
     Raises:
         FileExistsError: ``out_dir`` already holds a checkpoint and ``resume`` is False (a new
-            run would replace it), or ``out_dir`` is a file.
+            run would replace it), or ``out_dir`` is a file. OSError: ``out_dir`` cannot be
+            created, or a checkpoint cannot be written (a full disk).
         ValueError: a tokenizer whose vocab_size is not the model's; ``CheckpointError`` (a
             ``ValueError``), a checkpoint that cannot be resumed here (another model, text or
             characters, a damaged file or an exported model).
@@ -345,7 +371,10 @@ def train(
         raise TypeError(f"on_evaluate must be callable, got {on_evaluate!r}.")
     _check_trainable(model)
     _check_tokenizer(model, tokenizer)
-    _check_out_dir(out_dir, resume)
+    check_out_dir(out_dir, resume)
+    note = warmup_note(config)
+    if note and distributed.is_main_process():
+        warnings.warn(note, stacklevel=2)  # at the line that called train()
     device = get_device(config.device)
     model.to(device)
     if generator is None:
@@ -359,22 +388,6 @@ def train(
             run.resume()
         run.on_evaluate = on_evaluate
         return run.loop(progress, tqdm)
-
-
-def _check_out_dir(out_dir: str | Path | None, resume: bool) -> None:
-    """Refuse, before any training, an ``out_dir`` that would lose a run or cannot hold one."""
-    if out_dir is None:
-        return
-    out_dir, ckpt = Path(out_dir), Path(out_dir) / "ckpt.pt"
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"out_dir {str(out_dir)!r} is a file, not a folder.")
-    if ckpt.exists() and not ckpt.is_file():
-        raise FileExistsError(f"{ckpt} is not a file: the checkpoint could not be written there.")
-    if ckpt.exists() and not resume:
-        raise FileExistsError(
-            f"{ckpt} already holds a run: continue it with resume=True (lmcourse train "
-            "--resume), or start a new one in another out_dir (or delete that one first)."
-        )
 
 
 if __name__ == "__main__":  # python -m lmcourse.train ... (and torchrun -m lmcourse.train ...)

@@ -8,8 +8,9 @@ methods on it, so an interrupted run continues exactly where its last checkpoint
 Ctrl-C (a notebook's "interrupt the kernel", the same signal) or SIGTERM (a cluster's time
 limit, ``kill``) in the middle of a step does not cut the step in two: the run finishes the
 step, saves a checkpoint, and raises ``TrainingInterrupted``; ``resume=True`` then continues as
-if nothing had happened. A second Ctrl-C stops at once. (One process only: under DDP every
-process would have to agree on the step, so there the signals keep their usual effect.)
+if nothing had happened. A second Ctrl-C stops at once. Under torchrun (which passes a Ctrl-C
+or a SIGTERM on to every process) the processes agree on the step to stop after: each step's
+loss is averaged over them anyway, and "a signal came" travels with it.
 
 A run that diverges (a loss or gradient norm of nan or inf: the learning rate was too high)
 stops at once with ``TrainingDiverged``; its last checkpoint, from before, is never replaced.
@@ -33,7 +34,6 @@ from torch import nn
 
 from lmcourse import distributed
 from lmcourse.checkpoint import (
-    CheckpointError,
     changed_settings,
     check_compatible,
     check_resumable,
@@ -45,6 +45,7 @@ from lmcourse.checkpoint import (
 )
 from lmcourse.data import get_batch
 from lmcourse.files import write_text_atomically
+from lmcourse.run_dir import read_metrics, remove_partial_saves
 from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
 from lmcourse.train import train_step as _train_step
 
@@ -105,14 +106,16 @@ class _StopAfterStep:
     """While active, SIGINT and SIGTERM only set ``self.signal``; the loop stops at a step's end.
 
     The first signal also puts the previous handlers back, so a second one acts at once.
+    Under DDP the processes stop after the same step: ``share`` tells each whether any got one.
     """
 
     def __init__(self) -> None:
-        self.signal: str | None = None
+        self.signal: str | None = None  # the signal this process got
+        self.agreed: str | None = None  # under DDP: a signal that some process got
         self.previous: dict = {}
 
     def __enter__(self) -> _StopAfterStep:
-        if threading.current_thread() is threading.main_thread() and distributed.world_size() == 1:
+        if threading.current_thread() is threading.main_thread():
             for number in (signal.SIGINT, signal.SIGTERM):
                 self.previous[number] = signal.signal(number, self._handle)
         return self
@@ -120,9 +123,21 @@ class _StopAfterStep:
     def _handle(self, number: int, frame) -> None:
         self.signal = signal.Signals(number).name
         self._restore()
-        print(f"\n{self.signal}: the training stops after the step in progress (an evaluation "
-              "can take a while) and saves it; a second signal stops at once.", file=sys.stderr,
-              flush=True)  # fmt: skip
+        if distributed.is_main_process():  # (under torchrun every process gets the signal)
+            print(f"\n{self.signal}: the training stops after the step in progress (an "
+                  "evaluation can take a while) and saves it; a second signal stops at once.",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def share(self, loss: float) -> float:
+        """The mean of ``loss`` over the processes; under DDP, also agree on stopping."""
+        total, signalled = distributed.all_sum([loss, float(self.signal is not None)])
+        if signalled and self.agreed is None:  # (only another got one: torchrun's SIGTERM)
+            self.agreed = self.signal or "SIGTERM"
+        return total / distributed.world_size()
+
+    def requested(self) -> str | None:
+        """The signal to stop after this step for: one process's own; under DDP, the agreed."""
+        return self.signal if distributed.world_size() == 1 else self.agreed
 
     def _restore(self) -> None:
         for number, handler in self.previous.items():
@@ -154,6 +169,7 @@ class Run:
         # the data by content: a resumed run must train on the same (check_same_text)
         self.data_sha256 = data_sha256(train_data, val_data) if self.ckpt_path else None
         self.saved_step: int | None = None  # the step of the checkpoint in ckpt_path, if any
+        self.stop = _StopAfterStep()  # Ctrl-C and SIGTERM, while the loop runs
 
     def _compiled(self, model: nn.Module) -> nn.Module:
         return torch.compile(model) if self.config.compile else model
@@ -180,7 +196,8 @@ class Run:
         save_checkpoint(self.ckpt_path, self.model, optimizer=self.optimizer.state_dict(),
                         step=self.step, rng=rng, train_config=self.config,
                         history=self.history, tokenizer=self.tokenizer,
-                        corpus=self.corpus, data_sha256=self.data_sha256)  # fmt: skip
+                        corpus=self.corpus, data_sha256=self.data_sha256,
+                        world_size=distributed.world_size())  # fmt: skip
         self.saved_step = self.step
 
     def resume(self) -> None:
@@ -208,7 +225,9 @@ class Run:
         """Warn of what this run does otherwise than the checkpoint's run would have."""
         step, max_steps = entry["step"], self.config.max_steps
         notes = [moved] if moved else []  # (the same text, moved: check_same_text's note)
-        changed = changed_settings(entry.get("train_config") or {}, self.config)
+        world = distributed.world_size()  # (a checkpoint without it: as many as now)
+        changed = changed_settings(entry.get("train_config") or {}, self.config,
+                                   entry.get("world_size", world), world)  # fmt: skip
         if changed:
             notes.append(f"{self.ckpt_path} goes on from step {step} with other training "
                          f"settings: {', '.join(changed)}. From here on the run differs from an "
@@ -217,14 +236,14 @@ class Run:
         if step >= max_steps:
             notes.append(f"{self.ckpt_path} is already at step {step}: nothing to train "
                          f"(max_steps {max_steps}).")  # fmt: skip
-        for note in notes:
+        for note in notes if distributed.is_main_process() else []:  # once, not K times
             warnings.warn(note, stacklevel=4)  # at the line that called train()
 
     def _truncate_metrics(self) -> None:
         """Drop the records written after the checkpoint: they will be written again."""
         if self.metrics_path is None or not self.metrics_path.exists():
             return
-        kept = [line for line, record in _read_metrics(self.metrics_path)
+        kept = [line for line, record in read_metrics(self.metrics_path)
                 if record.get("step", -1) <= self.step and "event" not in record]  # fmt: skip
         write_text_atomically(self.metrics_path, "".join(line + "\n" for line in kept))
 
@@ -284,18 +303,20 @@ class Run:
         xs, ys = self._batches()
         with self._autocast():
             loss, norm = _train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
-        return distributed.average(loss), norm  # the global batch's loss
+        return self.stop.share(loss), norm  # the global batch's loss
 
     def loop(self, progress: bool, tqdm) -> History:
         was_training = self.model.training
         try:
-            with _StopAfterStep() as stop:
-                return self._loop(progress, tqdm, stop)
+            with self.stop:
+                return self._loop(progress, tqdm, self.stop)
         finally:
             self.model.train(was_training)  # left as the caller gave it, whatever happened
 
     def _loop(self, progress: bool, tqdm, stop: _StopAfterStep) -> History:
         config, history, start = self.config, self.history, time.perf_counter()
+        if self.metrics_path is not None:  # (process 0): what a kill while saving left
+            remove_partial_saves(self.out_dir)
         if self.step == 0:
             if self.metrics_path is not None:  # a fresh run: no records of an older one
                 self.metrics_path.unlink(missing_ok=True)
@@ -310,13 +331,14 @@ class Run:
                 if self.step % config.eval_interval == 0 or self.step == config.max_steps:
                     self._evaluate()
                 every = config.checkpoint_interval or config.eval_interval
-                # (stop.signal: Ctrl-C or SIGTERM came during this step: save it, then stop)
-                if self.step % every == 0 or self.step == config.max_steps or stop.signal:
+                # (stopping: Ctrl-C or SIGTERM came during this step: save it, then stop)
+                stopping = stop.requested()
+                if self.step % every == 0 or self.step == config.max_steps or stopping:
                     self._finish(start)
                     self.save()
-                if stop.signal and self.step < config.max_steps:
+                if stopping and self.step < config.max_steps:
                     raise TrainingInterrupted(self.step, config.max_steps, self.ckpt_path,
-                                              stop.signal)  # fmt: skip
+                                              stopping)  # fmt: skip
         self._finish(start)
         self._log({"event": "done", "seconds": history.seconds, "mfu": history.mfu,
                    "tokens_per_second": history.tokens_per_second})  # fmt: skip
@@ -369,30 +391,3 @@ class Run:
             median_seconds = statistics.median(history.step_ms) / 1000
             history.tokens_per_second = self._tokens_per_step() / median_seconds
             history.mfu = estimate_mfu(self.model, history.tokens_per_second, self.device)
-
-
-def _read_metrics(path: Path) -> list[tuple[str, dict]]:
-    """The records of a run's ``metrics.jsonl``, each with its line of text.
-
-    The file grows a line at a time, so a crash while writing (a kill, a full disk) leaves its
-    last line cut short: that record came after the checkpoint, and is dropped like the others
-    that did. Blank lines are skipped. A damaged line before the last is no such accident.
-    """
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
-    records = []
-    for number, line in numbered:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            record = error.msg
-        if isinstance(record, dict):
-            records.append((line, record))
-        elif number != numbered[-1][0]:
-            detail = record if isinstance(record, str) else "not a JSON object"
-            raise CheckpointError(
-                f"Line {number} of {path} is not a record of the run ({detail}). Only a last "
-                "line cut short (by a crash while it was written) is dropped on resuming: mend "
-                "or delete this one, then resume again."
-            )
-    return records

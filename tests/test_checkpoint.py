@@ -1,5 +1,6 @@
 """Checkpoints: a resumed run equals an uninterrupted one, and bad files fail clearly."""
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ import torch
 from lmcourse import trainer
 from lmcourse.checkpoint import (
     CheckpointError,
+    changed_settings,
     check_compatible,
     config_differences,
     data_sha256,
@@ -187,20 +189,92 @@ def test_other_files_are_refused_by_name(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        # torch's zip writer reports a full disk so: the reason is put in words, not copied
+        (
+            RuntimeError(
+                "[enforce fail at inline_container.cc:672] . unexpected pos 300416 vs 300304"
+            ),
+            "the write failed",
+        ),  # fmt: skip
+    ],
+)
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch, error, reason):
     path = save_checkpoint(tmp_path / "ckpt.pt", _gpt(), step=1)
     before = path.read_bytes()
 
     def crash(obj, f):
-        with open(f, "wb") as handle:
-            handle.write(b"half a file")
-        raise OSError("disk full")
+        f.write(b"half a file")
+        raise error
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    message = (
+        rf"^Could not write the checkpoint {re.escape(str(path))} \({reason}\); the "
+        r"previous one is kept\. [\d,.]+ MB are free on its disk: make room, then resume\.$"
+    )
+    with pytest.raises(OSError, match=message):  # one line, no torch internals
         save_checkpoint(path, _gpt(), step=2)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no temporary file left
+    with pytest.raises(OSError, match=rf"\({reason}\); nothing was written\."):
+        save_checkpoint(tmp_path / "new" / "ckpt.pt", _gpt(), step=2)  # no earlier checkpoint
+
+
+KILLED_WHILE_SAVING = """
+import io, json, os, signal, sys
+import torch
+from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.data import train_val_split
+from lmcourse.tokenizers import CharTokenizer
+from lmcourse.train import TrainConfig, train
+
+text, settings, out_dir = open(sys.argv[1]).read(), json.loads(sys.argv[2]), sys.argv[3]
+tok = CharTokenizer.from_text(text)
+train_data, val_data = train_val_split(torch.tensor(tok.encode(text)))
+model = GPT(GPTConfig(tok.vocab_size, 16, n_layer=2, n_head=2, n_embd=16, dropout=0.1),
+            generator=torch.Generator().manual_seed(0))
+save, calls = torch.save, []
+
+def save_half_then_die(obj, f):  # kill -9 in the middle of writing the second checkpoint
+    calls.append(1)
+    if len(calls) == 2:
+        whole = io.BytesIO()
+        save(obj, whole)
+        f.write(whole.getvalue()[: len(whole.getvalue()) // 2])
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    save(obj, f)
+
+torch.save = save_half_then_die
+train(model, train_data, val_data, TrainConfig(**settings), progress=False, out_dir=out_dir,
+      tokenizer=tok)
+"""
+
+
+def test_kill_9_while_a_checkpoint_is_written_loses_nothing_and_resume_equals_the_whole_run(
+    tmp_path,
+):
+    config = TrainConfig(**{**CONFIG.__dict__, "checkpoint_interval": 2})
+    reference, reference_history = _train(config=config)
+    (tmp_path / "text.txt").write_text(TEXT)
+    run = tmp_path / "run"
+    died = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, str(tmp_path / "text.txt"),
+                           json.dumps(asdict(config)), str(run)], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    assert load_checkpoint(run / "ckpt.pt")["step"] == 2  # the first save, whole
+    (half,) = run.glob("ckpt.pt*.tmp")  # the second, cut short, under its temporary name
+    resumed, history = _train(run, resume=True, model=_gpt(seed=99), config=config)
+    assert not half.exists()  # the dead copy is removed, so kills never fill the disk
+    assert sorted(p.name for p in run.iterdir()) == ["ckpt.pt", "metrics.jsonl"]
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert history.step_loss == reference_history.step_loss
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 9))  # each step once
 
 
 def test_learning_rate_warms_up_then_follows_the_cosine():
@@ -225,10 +299,11 @@ def test_gradient_accumulation_equals_one_bigger_batch():
 def test_the_gpu_preset_code_path_runs_on_the_cpu(tmp_path):
     gpu = PRESETS["gpu"]
     assert (gpu.n_layer, gpu.n_head, gpu.n_embd, gpu.train.block_size) == (6, 6, 384, 256)
-    model, tokenizer, history = train_gpt(
-        "gpu", out_dir=tmp_path, progress=False, device="cpu", compile=False, max_steps=2,
-        batch_size=2, eval_batches=1, n_layer=1,
-    )  # fmt: skip
+    with pytest.warns(UserWarning, match="^warmup_steps 100 > max_steps 2: "):  # a 2-step trial
+        model, tokenizer, history = train_gpt(
+            "gpu", out_dir=tmp_path, progress=False, device="cpu", compile=False, max_steps=2,
+            batch_size=2, eval_batches=1, n_layer=1,
+        )  # fmt: skip
     assert history.steps == [0, 2] and len(history.step_loss) == 2
     assert model.config.n_embd == 384 and model.config.dropout == 0.2
     assert load_checkpoint(tmp_path / "ckpt.pt")["train_config"]["batch_size"] == 2
@@ -398,6 +473,9 @@ def test_an_out_dir_that_cannot_hold_a_run_is_refused_before_training(tmp_path):
     with pytest.raises(FileExistsError, match="is not a file"):
         train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path / "run", resume=True)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()  # refused before any step
+    under_a_file = a_file / "run"  # a folder that cannot be made: said before the first step
+    with pytest.raises(OSError, match=r"^out_dir '.*notes.txt/run' cannot be created \(Not a dir"):
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=under_a_file)
 
 
 def test_resuming_knows_a_file_by_its_path_and_its_characters(tmp_path, monkeypatch):
@@ -624,3 +702,20 @@ def test_a_file_that_is_no_checkpoint_gets_no_advice_to_load_it_unsafely(tmp_pat
     with pytest.raises(CheckpointError) as error:
         load_checkpoint(path)
     assert "weights_only" not in str(error.value) and "Weights only" not in str(error.value)
+
+
+def test_torchrun_batches_are_compared_over_all_processes():
+    # under torchrun batch_size is per process: 2 processes of 4 read the 8 windows one of 8 does
+    saved = asdict(CONFIG) | {"batch_size": 4}
+    same = dataclasses.replace(CONFIG, batch_size=8)
+    assert changed_settings(saved, same, saved_world=2, world=1) == []
+    half = dataclasses.replace(CONFIG, batch_size=4)
+    assert changed_settings(saved | {"batch_size": 8}, half, saved_world=1, world=2) == []
+    assert changed_settings(saved, half, saved_world=2, world=1) == [
+        "batch_size (was 4 on each of 2 processes, 8 in all, now 4)"
+    ]
+    assert changed_settings(saved, half, saved_world=1, world=3) == [
+        "batch_size (was 4, now 4 on each of 3 processes, 12 in all)"
+    ]
+    assert changed_settings(saved, half) == []  # one process both times, as before
+    assert changed_settings(saved, same) == ["batch_size (was 4, now 8)"]

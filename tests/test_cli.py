@@ -225,7 +225,7 @@ def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capfd):
     monkeypatch.setattr(notebook_run, "_notebooks_dir", lambda: notebooks)
     monkeypatch.setenv("LMCOURSE_PRESET", "ci")
     monkeypatch.chdir(work)
-    argv = ["run", "07", "--preset", "gpu", "--device", "cuda:1", "-p", "steps", "3",
+    argv = ["run", "07", "--preset", "gpu", "--device", "cpu:0", "-p", "steps", "3",
             "--no-progress", "--timeout", "120"]  # fmt: skip
     assert main(argv) == 0
     [folder] = (work / "runs").iterdir()
@@ -237,7 +237,7 @@ def test_run_executes_a_notebook_into_runs(monkeypatch, tmp_path, capfd):
     # sockets), and no "Parent appears to have exited" later: the kernel was shut down
     assert err == "" and kernels[0].poll() is not None
     seen = json.loads((folder / "probe.json").read_text())
-    assert seen == {"preset": "gpu", "device": "cuda:1", "out_dir": str(folder), "steps": 3,
+    assert seen == {"preset": "gpu", "device": "cpu:0", "out_dir": str(folder), "steps": 3,
                     "cwd": str(notebooks)}  # fmt: skip
     assert os.environ["LMCOURSE_PRESET"] == "ci"
     injected = nbformat.read(executed, as_version=4).cells[1]

@@ -1,14 +1,18 @@
 """Two processes with DistributedDataParallel (gloo, CPU) train like one with twice the batch."""
 
 import json
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
 
 from lmcourse import distributed
+from lmcourse.checkpoint import load_checkpoint
 
 SCRIPT = textwrap.dedent(
     """
@@ -72,3 +76,84 @@ def test_without_torchrun_everything_is_single_process():
     batch = torch.arange(6).view(3, 2)
     assert torch.equal(distributed.share(batch), batch)
     assert distributed.average(2.5) == 2.5
+
+
+HOW = ("these are torchrun's variables: start with torchrun --nproc_per_node=K -m lmcourse.train "
+       "..., or unset RANK to train in one process.")  # fmt: skip
+TORCHRUN = {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "localhost", "MASTER_PORT": "29500"}
+
+
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        ({"RANK": "0"}, "RANK is set ('0') but not WORLD_SIZE, MASTER_ADDR, MASTER_PORT"),
+        (TORCHRUN | {"MASTER_ADDR": " "}, "RANK is set ('0') but not MASTER_ADDR"),
+        (TORCHRUN | {"RANK": "x"}, "RANK must be a whole number, got 'x'"),
+        (TORCHRUN | {"RANK": "2"}, "RANK must be 0 to WORLD_SIZE - 1, got RANK 2 and WORLD_SIZE 2"),
+        (TORCHRUN | {"WORLD_SIZE": "0"}, "RANK must be 0 to WORLD_SIZE - 1, got RANK 0 and "
+                                         "WORLD_SIZE 0"),
+        (TORCHRUN | {"MASTER_PORT": "70000"}, "LOCAL_RANK must be >= 0 and MASTER_PORT in "
+                                              "1..65535, got None and '70000'"),
+    ],
+)  # fmt: skip
+def test_torchrun_variables_set_by_hand_are_checked_before_joining(monkeypatch, env, problem):
+    # without the check: a stack trace from torch.distributed, or (RANK 2 of 2) a wait of 30 min
+    for name in (*TORCHRUN, "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"^{re.escape(problem)}: {re.escape(HOW)}$"):
+        distributed.setup("cpu")
+    assert not distributed.is_distributed()
+
+
+def _train_cli(launcher, out_dir, *options):
+    command = [*launcher, "-m", "lmcourse.train", "--preset", "ci", "--out-dir", str(out_dir),
+               "--batch-size", "4", "--no-progress", "--device", "cpu", *options]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [line for line in result.stderr.splitlines() if "lmcourse train: note:" in line]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_resuming_with_another_number_of_processes_says_how_the_batch_changed(tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    run = tmp_path / "run"
+    assert _train_cli(torchrun, run, "--max-steps", "10") == []
+    assert load_checkpoint(run / "ckpt.pt")["world_size"] == 2
+    # one process of 4 windows: half the batch the run had; said once, with both numbers
+    (note,) = _train_cli([sys.executable], run, "--max-steps", "15", "--resume")
+    assert "batch_size (was 4 on each of 2 processes, 8 in all, now 4)" in note
+    assert load_checkpoint(run / "ckpt.pt")["world_size"] == 1
+    # back to two processes: the note comes from process 0 only, not once per process
+    (note,) = _train_cli(torchrun, run, "--max-steps", "20", "--resume")
+    assert "batch_size (was 4, now 4 on each of 2 processes, 8 in all)" in note
+    # one process of 8 windows reads the same 8 windows a step as 2 of 4: no batch to note
+    (note,) = _train_cli([sys.executable], run, "--max-steps", "25", "--resume",
+                         "--batch-size", "8")  # fmt: skip
+    assert "max_steps (was 20, now 25)" in note and "batch_size" not in note
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_ctrl_c_at_torchrun_stops_every_process_after_the_same_step_and_saves_it(tmp_path):
+    # torchrun passes a Ctrl-C (SIGINT) on to each process, each at its own moment; without an
+    # agreement the processes die mid-step (a KeyboardInterrupt each) and the steps since the
+    # last checkpoint are lost
+    run, metrics = tmp_path / "run", tmp_path / "run" / "metrics.jsonl"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "lmcourse.train", "--preset", "ci", "--max-steps", "100000", "--out-dir",
+               str(run), "--batch-size", "4", "--no-progress", "--device", "cpu"]  # fmt: skip
+    torchrun = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (metrics.exists() and metrics.read_text().count("\n") > 25):  # after step 20
+        assert torchrun.poll() is None and time.monotonic() < deadline, torchrun.stderr.read()
+        time.sleep(0.1)
+    torchrun.send_signal(signal.SIGINT)
+    _, stderr = torchrun.communicate(timeout=120)
+    stopped = re.findall(r"lmcourse train: SIGINT: stopped after step (\d+) of 100000", stderr)
+    assert len(stopped) == 2 and stopped[0] == stopped[1], stderr[-3000:]  # the same step
+    assert "KeyboardInterrupt" not in stderr
+    step = int(stopped[0])
+    assert load_checkpoint(run / "ckpt.pt")["step"] == step > 20  # saved, not 10 or 20
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, step + 1))

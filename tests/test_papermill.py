@@ -4,6 +4,9 @@ from pathlib import Path
 
 import nbformat
 import papermill
+import pytest
+
+from lmcourse.cli import main
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -82,3 +85,36 @@ def test_sampling_and_inside_notebooks_run_on_the_learners_own_checkpoint(tmp_pa
             assert "(the run's last estimate)" in text and "trained for 30 steps" in text
         else:  # the ci model's context is 32 characters, shorter than the passage
             assert "the passage is cut to the model's context, its first 32 characters" in text
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        (["--device", "cuda:99"], "'cuda:99'"),  # no machine here has 100 GPUs
+        (["-p", "device", "tpu"], "Unknown device 'tpu'; use one of cuda, mps, cpu"),
+    ],
+)
+def test_lmcourse_run_refuses_a_missing_device_before_a_kernel_starts(tmp_path, capsys, options,
+                                                                      problem):  # fmt: skip
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "08", "--preset", "ci", "--no-progress", "--out-dir", str(out), *options])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("lmcourse run: error: 08_train_gpt.ipynb: ") and problem in error
+    assert error.count("\n") == 1  # one line, not a notebook's traceback
+    assert not out.exists()  # no kernel, no half-run notebook left behind
+
+
+def test_lmcourse_run_names_an_out_dir_it_cannot_make(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    for out_dir, reason in ((a_file, "File exists"), (a_file / "run", "Not a directory")):
+        with pytest.raises(SystemExit) as stop:
+            main(["run", "08", "--preset", "ci", "--no-progress", "--out-dir", str(out_dir)])
+        assert stop.value.code == 2
+        assert capsys.readouterr().err == (
+            f"lmcourse run: error: cannot make the folder {str(out_dir)!r} for the executed "
+            f"notebook ({reason}); choose another --out-dir.\n"
+        )
+    assert a_file.read_text() == "mine"

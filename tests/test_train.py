@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import math
 import re
+import warnings
 
 import pytest
 import torch
@@ -328,3 +329,28 @@ def test_lr_at_refuses_steps_before_the_first(warmup):
     if warmup == 0:
         assert lr_at(1, config) == pytest.approx(1e-3, rel=1e-3)
         assert lr_at(100, config) == pytest.approx(1e-4)
+
+
+def test_a_warmup_longer_than_the_run_is_noted_with_both_numbers():
+    # warmup 10, 4 steps: the rate climbs to 4/10 of its peak (0.05 · 0.4 = 0.02) and stops
+    config = dataclasses.replace(CONFIG, max_steps=4, warmup_steps=10, min_lr=0.005)
+    message = ("warmup_steps 10 > max_steps 4: the learning rate rises for the whole run, up to "
+               "0.02 at the last step, 40% of its peak learning_rate 0.05, and the cosine decay "
+               "to min_lr never starts. For the whole schedule, train at least 10 steps or "
+               "shorten the warmup.")  # fmt: skip
+    with pytest.warns(UserWarning, match=f"^{re.escape(message)}$") as notes:
+        history = train(_mlp(), TRAIN, VAL, config, progress=False)
+    assert len(notes) == 1 and notes[0].filename == __file__  # at the line that called train
+    assert history.lr == pytest.approx([0.005, 0.01, 0.015, 0.02])  # as the note says: allowed
+    constant = dataclasses.replace(config, min_lr=None)
+    assert "cosine" not in train_module.warmup_note(constant)
+
+
+@pytest.mark.parametrize("warmup", [0, 3, 7])
+def test_a_warmup_that_fits_in_the_run_gets_no_note(warmup):
+    config = dataclasses.replace(CONFIG, warmup_steps=warmup)  # max_steps 7
+    assert train_module.warmup_note(config) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        history = train(_mlp(), TRAIN, VAL, config, progress=False)
+    assert max(history.lr) == pytest.approx(CONFIG.learning_rate)  # the peak is reached
