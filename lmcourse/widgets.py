@@ -17,7 +17,7 @@ import re
 import ipywidgets as widgets
 
 from lmcourse.ngram import NGramLM
-from lmcourse.utils import generator_from_seed, is_int
+from lmcourse.utils import generator_from_seed, is_int, is_real
 
 __all__ = ["NGramSampler"]
 
@@ -52,18 +52,26 @@ class NGramSampler:
         text: the training text (a character model of it, as one sequence).
         max_n: the largest n offered.
         prompt: the text the samples continue (the model's context at the start).
+        discount: Kneser-Ney's absolute discount d, in [0, 1), passed on to ``NGramLM``
+            (the other smoothings ignore it).
 
     Example::
 
-        NGramSampler(train_text)   # the last expression of a cell shows the widget
+        NGramSampler(train_text, max_n=8, discount=0.75)   # a cell's last expression shows it
     """
 
-    def __init__(self, text: str, max_n: int = 8, prompt: str = "FALSTAFF:\n") -> None:
+    def __init__(
+        self, text: str, max_n: int = 8, prompt: str = "FALSTAFF:\n", discount: float = 0.75
+    ) -> None:
         if not isinstance(text, str) or not text:
             raise ValueError("text must be a non-empty string: the text the models learn from.")
         if not is_int(max_n) or max_n < 1:
             raise ValueError(f"max_n must be an integer >= 1, got {max_n!r}.")
-        self.text = text
+        if not is_real(discount) or not 0 <= discount < 1:
+            raise ValueError(
+                f"discount must be a number in [0, 1) (Kneser-Ney's d), got {discount!r}."
+            )
+        self.text, self.discount = text, float(discount)
         self._models: dict[tuple[int, str], NGramLM] = {}
         style = {"description_width": "90px"}
         self.n = widgets.IntSlider(value=4, min=1, max=max_n, description="n", style=style)
@@ -87,7 +95,8 @@ class NGramSampler:
         """The fitted n-gram model for these settings (fitted once, then cached)."""
         key = (n, smoothing)
         if key not in self._models:
-            self._models[key] = NGramLM(n=n, smoothing=smoothing).fit([self.text])
+            lm = NGramLM(n=n, smoothing=smoothing, discount=self.discount)
+            self._models[key] = lm.fit([self.text])
         return self._models[key]
 
     def generate(self) -> str:

@@ -1,12 +1,15 @@
 """Tests of the checked exercises: right answers pass, typical wrong answers get specific feedback.
 
 Each wrong answer below is a mistake a learner makes in notebook 00 or 01; the test asserts on
-the words of the feedback, since the feedback is what the learner reads.
+the words of the feedback, since the feedback is what the learner reads. Notebooks 02 and 03's
+exercises are checked here for what every exercise promises (registered, references pass, no
+solution code in the feedback); their hints are tested in test_exercises_counting.py.
 """
 
 import ast
 import copy
 import inspect
+import math
 import random
 import subprocess
 import sys
@@ -32,11 +35,14 @@ from lmcourse.exercises import (
     register,
     show_solution,
 )
-from lmcourse.exercises.text_as_data import decode, encode, split, top_words, vocabulary
+from lmcourse.exercises.text_as_data import decode, encode, split, top_words, unk_rate
 from lmcourse.exercises.welcome import HAMLET_MENTIONED, KING_LEAR, count_speeches
+from lmcourse.tokenizers import WordTokenizer
 
 NOTEBOOK_00 = ["00.count_speeches"]
-NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.vocabulary"]
+NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.unk_rate"]
+NOTEBOOK_02 = ["02.bigram_counts", "02.sample_index", "02.kn_bigram_prob"]
+NOTEBOOK_03 = ["03.softmax", "03.one_hot", "03.context_windows"]
 # the exercises of notebooks 07 to 10, whose other tests are in test_exercises_<module>.py
 NOTEBOOK_07 = [
     "07.exact_gelu",
@@ -73,16 +79,42 @@ def count_speeches_split(text, speaker):
     return len(text.split(speaker + ":"))  # n separators make n + 1 pieces
 
 
-def vocabulary_set(text):
-    return set(text)
+def unk_rate_ignores_min_count(train_words, val_words, min_count):
+    known = set(train_words)
+    return sum(w not in known for w in val_words) / len(val_words) if val_words else 0.0
 
 
-def vocabulary_unsorted(text):
-    return list(dict.fromkeys(text))  # distinct, in order of first appearance
+def unk_rate_more_than_min_count(train_words, val_words, min_count):
+    counts = Counter(train_words)
+    return sum(counts[w] <= min_count for w in val_words) / len(val_words) if val_words else 0.0
 
 
-def vocabulary_duplicates(text):
-    return sorted(text)
+def unk_rate_distinct_words(train_words, val_words, min_count):
+    counts, kinds = Counter(train_words), set(val_words)
+    return sum(counts[w] < min_count for w in kinds) / len(kinds) if kinds else 0.0
+
+
+def unk_rate_known_share(train_words, val_words, min_count):
+    counts = Counter(train_words)
+    return sum(counts[w] >= min_count for w in val_words) / len(val_words) if val_words else 1.0
+
+
+def unk_rate_count(train_words, val_words, min_count):
+    counts = Counter(train_words)
+    return sum(counts[w] < min_count for w in val_words)
+
+
+def unk_rate_percent(train_words, val_words, min_count):
+    counts = Counter(train_words)
+    return 100 * sum(counts[w] < min_count for w in val_words) / max(len(val_words), 1)
+
+
+def context_windows_off_by_one(ids, context, start):
+    return [([start] * context + ids)[t : t + context] for t in range(len(ids))]
+
+
+def encode_as_set(text, vocab):
+    return {vocab.index(char) for char in text}
 
 
 def encode_off_by_one(text, vocab):
@@ -127,11 +159,25 @@ def top_words_ascending(words, k):
 
 WRONG_ANSWERS = {
     "00.count_speeches": [count_speeches_mentions, count_speeches_in_line, count_speeches_split],
-    "01.vocabulary": [vocabulary_set, vocabulary_unsorted, vocabulary_duplicates],
-    "01.encode": [encode_off_by_one, encode_missing_key],
+    "01.unk_rate": [
+        unk_rate_ignores_min_count,
+        unk_rate_more_than_min_count,
+        unk_rate_distinct_words,
+        unk_rate_known_share,
+        unk_rate_count,
+        unk_rate_percent,
+    ],
+    "01.encode": [encode_off_by_one, encode_missing_key, encode_as_set],
     "01.decode": [decode_with_spaces],
     "01.split": [split_round, split_val_first, split_shuffled],
     "01.top_words": [top_words_most_common, top_words_ascending],
+    # notebooks 02 and 03: one typical wrong answer each (their hints: test_exercises_counting.py)
+    "02.bigram_counts": [lambda t: dict(Counter(zip(t, t[1:] + t[:1])))],
+    "02.sample_index": [lambda probs, u: next(i for i, p in enumerate(probs) if u <= p)],
+    "02.kn_bigram_prob": [lambda bigrams, prev, word, d, V: 1 / V],
+    "03.softmax": [lambda z: [math.exp(x) / sum(math.exp(y) for y in z) for x in z]],
+    "03.one_hot": [lambda index, size: [1.0 if i == index + 1 else 0.0 for i in range(size)]],
+    "03.context_windows": [context_windows_off_by_one],
 }
 
 
@@ -147,7 +193,15 @@ def feedback(name, fn) -> str:
 
 
 @pytest.mark.parametrize(
-    "name", NOTEBOOK_00 + NOTEBOOK_01 + NOTEBOOK_07 + NOTEBOOK_08 + NOTEBOOK_09 + NOTEBOOK_10
+    "name",
+    NOTEBOOK_00
+    + NOTEBOOK_01
+    + NOTEBOOK_02
+    + NOTEBOOK_03
+    + NOTEBOOK_07
+    + NOTEBOOK_08
+    + NOTEBOOK_09
+    + NOTEBOOK_10,
 )
 def test_registered_and_references_pass(name):
     assert name in names()
@@ -165,7 +219,9 @@ def test_importing_the_exercises_does_not_import_torch(module):
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("name", NOTEBOOK_09 + NOTEBOOK_10)
+@pytest.mark.parametrize(
+    "name", ["02.sample_index", "02.kn_bigram_prob"] + NOTEBOOK_09 + NOTEBOOK_10
+)
 def test_every_case_has_its_own_expected_output(name):
     # the hints find a case's inputs again from its expected output: they must differ
     exercise = get(name)
@@ -181,26 +237,30 @@ def test_reference_solution_passes_its_own_checker(name):
     assert repr(result) == f"✓ {name}: all {n_cases} cases pass."
 
 
+def learner_encode(text, vocab):
+    return [vocab.index(char) for char in text]
+
+
 def test_passing_result_text_and_check_prints_nothing(capsys):
-    result = check("01.vocabulary", lambda text: sorted(set(text)))
-    assert repr(result) == str(result) == "✓ 01.vocabulary: all 6 cases pass."
-    assert result.messages == ["✓ 01.vocabulary: all 6 cases pass."]
-    assert result.name == "01.vocabulary"
+    result = check("01.encode", learner_encode)
+    assert repr(result) == str(result) == "✓ 01.encode: all 7 cases pass."
+    assert result.messages == ["✓ 01.encode: all 7 cases pass."]
+    assert result.name == "01.encode"
     assert capsys.readouterr().out == ""  # shown once, by the notebook, from the repr
 
 
 def test_a_tuple_is_accepted_where_a_list_is_expected():
-    assert check("01.vocabulary", lambda text: tuple(sorted(set(text))))
+    assert check("01.encode", lambda text, vocab: tuple(learner_encode(text, vocab)))
     pairs_as_lists = [[w, c] for w, c in [("be", 2), ("to", 2)]]
     assert describe_difference([("be", 2), ("to", 2)], pairs_as_lists) is None
 
 
 def test_learner_prints_are_allowed():
-    def noisy_vocabulary(text):
+    def noisy_encode(text, vocab):
         print("thinking about", text)
-        return sorted(set(text))
+        return learner_encode(text, vocab)
 
-    assert check("01.vocabulary", noisy_vocabulary)
+    assert check("01.encode", noisy_encode)
 
 
 # --------------------------------------------------------------------------- typical mistakes
@@ -241,20 +301,30 @@ def test_count_speeches_returning_a_string_gets_a_type_message():
     assert "too many" not in text and "too few" not in text
 
 
-def test_vocabulary_returning_a_set_gets_a_type_message():
-    text = feedback("01.vocabulary", vocabulary_set)
-    assert "for input 'hello': expected a list, got a set" in text
+def test_encode_returning_a_set_gets_a_type_message():
+    text = feedback("01.encode", encode_as_set)
+    assert "for inputs 'hello', ['e', 'h', 'l', 'o']: expected a list, got a set" in text
 
 
-def test_vocabulary_unsorted_names_the_first_wrong_position():
-    text = feedback("01.vocabulary", vocabulary_unsorted)
-    assert "for input 'hello': position 0: expected 'e', got 'h'" in text
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (unk_rate_ignores_min_count, "a word seen fewer than min_count times in training"),
+        (unk_rate_more_than_min_count, "a word seen exactly min_count times is in the vocabulary"),
+        (unk_rate_distinct_words, "count every validation token, repeats included"),
+        (unk_rate_known_share, "that is the share of known tokens"),
+        (unk_rate_count, "divide it by the number of validation tokens"),
+        (unk_rate_percent, "not a percentage"),
+    ],
+)
+def test_unk_rate_slips_get_their_hint(wrong, hint):
+    assert hint in feedback("01.unk_rate", wrong)
 
 
-def test_vocabulary_with_duplicates_gets_a_length_message():
-    text = feedback("01.vocabulary", vocabulary_duplicates)
-    assert "for input 'hello': expected 4 characters, got 5" in text
-    assert "position 3: expected 'o', got 'l'" in text
+def test_unk_rate_first_case_is_hand_checkable():
+    text = feedback("01.unk_rate", unk_rate_ignores_min_count)
+    first = "['to', 'be', 'or', 'not', 'to', 'be'], ['to', 'be', 'or', 'not'], 2: expected 0.5,"
+    assert first + " got 0.0 (a word seen fewer than min_count times" in text
 
 
 def test_encode_off_by_one():
@@ -299,19 +369,19 @@ def test_top_words_in_ascending_order():
 
 
 def test_at_most_three_failing_cases_are_described():
-    result = check("01.vocabulary", vocabulary_set)  # fails all 6 cases
-    assert result.messages[0] == "✗ 01.vocabulary: 6 of 6 cases fail."
+    result = check("01.encode", encode_as_set)  # fails all 7 cases
+    assert result.messages[0] == "✗ 01.encode: 7 of 7 cases fail."
     assert len(result.messages) == 1 + 3 + 1
-    assert result.messages[-1].strip() == "(and 3 more failing cases)"
+    assert result.messages[-1].strip() == "(and 4 more failing cases)"
 
 
 def test_long_inputs_are_shortened():
-    def fails_on_long_text(text):
-        return sorted(set(text)) if len(text) < 30 else []
+    def fails_on_long_text(data, val_fraction):
+        return split(data, val_fraction) if len(data) < 30 else (data, data[:0])
 
-    text = feedback("01.vocabulary", fails_on_long_text)
+    text = feedback("01.split", fails_on_long_text)
     line = next(line for line in text.splitlines() if "Now is the winter" in line)
-    shown_input = line.split("for input ")[1].split(": expected")[0]
+    shown_input = line.split("for inputs ")[1].split(", 0.1: ")[0]
     assert shown_input.endswith("…") and len(shown_input) == difference.REPR_WIDTH
 
 
@@ -320,23 +390,24 @@ def test_long_inputs_are_shortened():
 
 @pytest.mark.parametrize("fn", [stub, ellipsis_body, lambda *args: ...])
 def test_an_untouched_stub_is_not_implemented_yet(fn):
-    result = check("01.vocabulary", fn)
+    result = check("01.encode", fn)
     assert not result
     assert result.messages == [
-        "✗ 01.vocabulary: not implemented yet: "
+        "✗ 01.encode: not implemented yet: "
         "replace the `...`/`raise NotImplementedError` with your code"
     ]
 
 
 def test_a_missing_return_in_some_cases():
-    def vocabulary_forgets_return(text):
+    def encode_forgets_return(text, vocab):
         if text:
-            sorted(set(text))  # computed, never returned
+            learner_encode(text, vocab)  # computed, never returned
         else:
             return []
 
-    text = feedback("01.vocabulary", vocabulary_forgets_return)
-    assert "for input 'hello': your function returned None (is a `return` missing?)" in text
+    text = feedback("01.encode", encode_forgets_return)
+    message = "for inputs 'hello', ['e', 'h', 'l', 'o']: your function returned None"
+    assert message + " (is a `return` missing?)" in text
 
 
 def test_an_exception_is_reported_with_its_input_and_line():
@@ -345,19 +416,21 @@ def test_an_exception_is_reported_with_its_input_and_line():
     assert "`return [table[char] for char in text]`" in text
 
 
-@pytest.mark.parametrize("fn", [lambda: [], lambda text, extra: [], lambda *, text: []])
+@pytest.mark.parametrize(
+    "fn", [lambda: [], lambda text: [], lambda text, vocab, extra: [], lambda *, text, vocab: []]
+)
 def test_wrong_number_of_parameters_is_reported_not_raised(fn):
-    result = check("01.vocabulary", fn)
+    result = check("01.encode", fn)
     assert not result
     assert len(result.messages) == 1
     assert "TypeError" in result.messages[0]
-    assert "vocabulary(text: str) -> list[str]" in result.messages[0]
+    assert "encode(text: str, vocab: list[str]) -> list[int]" in result.messages[0]
 
 
 def test_passing_the_result_instead_of_the_function():
-    result = check("01.vocabulary", vocabulary("hello"))
+    result = check("01.encode", encode("hello", ["e", "h", "l", "o"]))
     assert "got a list. Pass the function itself" in repr(result)
-    assert "check('01.vocabulary', vocabulary)" in repr(result)
+    assert "check('01.encode', encode)" in repr(result)
 
 
 def test_a_comparison_that_raises_becomes_feedback(monkeypatch):
@@ -426,7 +499,7 @@ def solution_body_lines(fn) -> list[str]:
     return [line.strip() for line in code if len(line.strip()) > 20]
 
 
-@pytest.mark.parametrize("name", NOTEBOOK_00 + NOTEBOOK_01)
+@pytest.mark.parametrize("name", NOTEBOOK_00 + NOTEBOOK_01 + NOTEBOOK_02 + NOTEBOOK_03)
 def test_feedback_never_shows_the_solution_code(name):
     solution_lines = solution_body_lines(get(name).solution)
     assert solution_lines  # the test would be empty otherwise
@@ -438,9 +511,9 @@ def test_feedback_never_shows_the_solution_code(name):
 
 
 def test_show_solution_is_the_explicit_way_to_see_it():
-    source = show_solution("01.vocabulary")
-    assert source.startswith("def vocabulary(text: str) -> list[str]:")
-    assert "return sorted(set(text))" in source
+    source = show_solution("01.decode")
+    assert source.startswith("def decode(ids: list[int], vocab: list[str]) -> str:")
+    assert 'return "".join(vocab[i] for i in ids)' in source
     assert repr(source) == str(source)  # a notebook shows it as code, not as a quoted string
 
 
@@ -453,11 +526,13 @@ def test_describe_count_speeches_shows_a_small_text():
 
 
 def test_describe_shows_the_task_and_the_first_case():
-    text = describe("01.vocabulary")
-    assert text.startswith("01.vocabulary: write vocabulary(text: str) -> list[str]")
-    assert "distinct characters, sorted" in text
-    assert ">>> vocabulary('hello')\n    ['e', 'h', 'l', 'o']" in text
-    assert "check('01.vocabulary', vocabulary)" in text
+    text = describe("01.unk_rate")
+    signature = "unk_rate(train_words: list[str], val_words: list[str], min_count: int) -> float"
+    assert text.startswith(f"01.unk_rate: write {signature}")
+    assert "at least `min_count` times in `train_words`" in text
+    call = ">>> unk_rate(['to', 'be', 'or', 'not', 'to', 'be'], ['to', 'be', 'or', 'not'], 2)"
+    assert f"{call}\n    0.5" in text
+    assert "check('01.unk_rate', unk_rate)" in text
 
 
 def test_describe_names_multi_line_arguments_and_shows_annotations_of_lazy_imports():
@@ -498,8 +573,8 @@ def test_describe_shows_the_weights_of_module_arguments():
 
 
 def test_unknown_name_lists_the_known_names_of_that_notebook():
-    with pytest.raises(ValueError, match="Did you mean '01.vocabulary'") as error:
-        check("01.vocab", vocabulary)
+    with pytest.raises(ValueError, match="Did you mean '01.encode'") as error:
+        check("01.encod", encode)
     for name in NOTEBOOK_01:
         assert name in str(error.value)
 
@@ -510,8 +585,8 @@ def test_unknown_notebook_lists_every_name():
 
 
 def test_exercise_validates_its_name():
-    with pytest.raises(ValueError, match="'vocabulary'"):
-        Exercise("vocabulary", "Task.", vocabulary, (("a",),))
+    with pytest.raises(ValueError, match="'encode'"):
+        Exercise("encode", "Task.", encode, (("a", ["a"]),))
 
 
 def test_a_name_cannot_be_taken_by_another_module():
@@ -520,8 +595,8 @@ def test_a_name_cannot_be_taken_by_another_module():
 
     impostor.__module__ = "somewhere.else"
     with pytest.raises(ValueError, match="already registered"):
-        register(Exercise("01.vocabulary", "Task.", impostor, (("a",),)))
-    assert get("01.vocabulary").solution is vocabulary
+        register(Exercise("01.encode", "Task.", impostor, (("a", ["a"]),)))
+    assert get("01.encode").solution is encode
 
 
 def test_generated_cases_are_the_same_every_time():
@@ -609,7 +684,7 @@ def test_describe_difference_finds_every_difference_between_int_lists(a, b):
 
 @given(st.text())
 def test_decode_inverts_encode(text):
-    vocab = vocabulary(text)
+    vocab = sorted(set(text))
     assert decode(encode(text, vocab), vocab) == text
     assert all(0 <= i < len(vocab) for i in encode(text, vocab))
 
@@ -662,3 +737,26 @@ def test_top_words_hand_case_with_ties():
     assert top_words(words, 4) == [("to", 3), ("be", 2), ("is", 1), ("not", 1)]
     assert top_words(["b", "a", "B"], 5) == [("B", 1), ("a", 1), ("b", 1)]  # "B" < "a" < "b"
     assert top_words(words, 0) == [] and top_words([], 3) == []
+
+
+@given(
+    st.lists(
+        st.sampled_from(["to", "be", "or", "not", ",", "sleep", "o'er", "to-night"]), max_size=30
+    ),
+    st.lists(st.sampled_from(["to", "be", "or", "not", ",", "dream", "ay", "o'er"]), max_size=30),
+    st.integers(1, 4),
+)
+def test_unk_rate_is_word_tokenizers(train_words, val_words, min_count):
+    # the words survive WordTokenizer.split unchanged, so the tokenizer sees the same tokens
+    train_text, val_text = " ".join(train_words), " ".join(val_words)
+    assert WordTokenizer.split(val_text) == val_words
+    tokenizer = WordTokenizer.from_text(train_text, min_count=min_count)
+    assert unk_rate(train_words, val_words, min_count) == tokenizer.unk_rate(val_text)
+
+
+def test_unk_rate_hand_cases():
+    to_be = "to be or not to be".split()
+    assert unk_rate(to_be, "to be or not".split(), 2) == 0.5  # or, not: seen once
+    assert unk_rate(to_be, "to be or not".split(), 1) == 0.0
+    assert unk_rate(to_be, "sleep sleep to".split(), 1) == 2 / 3  # repeats count twice
+    assert unk_rate(to_be, [], 3) == 0.0

@@ -13,6 +13,7 @@ import torch
 from lmcourse.data import load_text
 from lmcourse.explorers import AttentionExplorer, NextTokenExplorer, SamplingPlayground
 from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.ngram import NGramLM
 from lmcourse.tokenizers import CharTokenizer
 from lmcourse.widgets import NGramSampler
 
@@ -56,6 +57,18 @@ def test_changing_n_and_smoothing_changes_the_model(sampler):
     assert "n = 2, add_k" in sampler.status.value
     assert sampler.model(2, "add_k") is sampler.model(2, "add_k")  # fitted once, then cached
     sampler.n.value, sampler.smoothing.value = 4, "kneser_ney"
+
+
+def test_the_discount_reaches_the_kneser_ney_models():
+    text = load_text("tiny-shakespeare")[:20_000]
+    default, custom = NGramSampler(text, max_n=3), NGramSampler(text, max_n=3, discount=0.2)
+    assert default.model(3, "kneser_ney").config.discount == 0.75  # NGramLM's default
+    lm = custom.model(3, "kneser_ney")
+    assert lm.config.discount == 0.2
+    expected = NGramLM(n=3, smoothing="kneser_ney", discount=0.2).fit([text])
+    context = ("t", "h")
+    assert lm.next_token_probs(context) == pytest.approx(expected.next_token_probs(context))
+    assert lm.prob("e", context) != default.model(3, "kneser_ney").prob("e", context)
 
 
 def test_unknown_prompt_characters_are_reported_inline(sampler):
@@ -287,6 +300,11 @@ def test_constructor_arguments_are_checked_in_words(gpt):
         NGramSampler(TEXT, max_n=0)
     with pytest.raises(ValueError, match="text must be a non-empty string"):
         NGramSampler("")
+    for bad in (1.0, -0.1, "0.5", None, True, math.nan):
+        with pytest.raises(
+            ValueError, match=r"discount must be a number in \[0, 1\) \(Kneser-Ney's d\)"
+        ):
+            NGramSampler(TEXT, discount=bad)
 
 
 def test_a_seed_is_read_exactly_as_typed(sampler, playground):

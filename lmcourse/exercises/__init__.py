@@ -4,8 +4,8 @@ A notebook asks for a function, the learner writes it, and ``check`` says what i
 
     from lmcourse.exercises import check, describe
 
-    describe("01.vocabulary")           # the task and one example
-    check("01.vocabulary", vocabulary)  # ✓ 01.vocabulary: all 6 cases pass.
+    describe("01.encode")       # the task and one example
+    check("01.encode", encode)  # ✓ 01.encode: all 7 cases pass.
 
 See ``lmcourse.exercises.core`` for how feedback is shown and what it never reveals, and
 ``lmcourse.exercises.difference`` for how an expected and a returned value are compared.

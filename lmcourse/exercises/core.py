@@ -4,12 +4,12 @@ A notebook cell asks the learner to write a function, then checks it::
 
     from lmcourse.exercises import check, describe
 
-    describe("01.vocabulary")          # the task and one example call
+    describe("01.encode")          # the task and one example call
 
-    def vocabulary(text):
-        return sorted(set(text))
+    def encode(text, vocab):
+        return [vocab.index(char) for char in text]
 
-    check("01.vocabulary", vocabulary)  # ✓ 01.vocabulary: all 6 cases pass.
+    check("01.encode", encode)  # ✓ 01.encode: all 7 cases pass.
 
 How the feedback is shown: ``check`` prints nothing and returns a ``CheckResult`` whose
 ``repr`` is the feedback, so a notebook shows it exactly once when ``check(...)`` is the last
@@ -49,7 +49,7 @@ _NOT_IMPLEMENTED = (
     "not implemented yet: replace the `...`/`raise NotImplementedError` with your code"
 )
 _NO_RESULT = "(is a `return` missing?)"
-_NAME_PATTERN = re.compile(r"^\d\d\.[A-Za-z_]\w*$")  # 01.vocabulary
+_NAME_PATTERN = re.compile(r"^\d\d\.[A-Za-z_]\w*$")  # 01.encode
 
 
 class Text(str):
@@ -65,7 +65,7 @@ class Exercise:
 
     Args:
         name: ``"NN.function"``, the notebook number and the function the learner writes,
-            e.g. ``"01.vocabulary"``.
+            e.g. ``"01.encode"``.
         prompt: the task in one paragraph, shown by ``describe(name)``.
         solution: the reference function; its outputs are the expected outputs.
         cases: the argument tuples to call both functions with, or a function returning
@@ -87,7 +87,7 @@ class Exercise:
 
     def __post_init__(self) -> None:
         if not _NAME_PATTERN.match(self.name):
-            raise ValueError(f"Exercise name must look like '01.vocabulary', got {self.name!r}.")
+            raise ValueError(f"Exercise name must look like '01.encode', got {self.name!r}.")
         if not callable(self.solution):
             raise ValueError(f"Exercise solution must be callable, got {self.solution!r}.")
         if not self.noun:
@@ -196,8 +196,8 @@ def check(name: str, fn: Callable[..., Any]) -> CheckResult:
 
     Example::
 
-        >>> check("01.vocabulary", lambda text: sorted(set(text)))
-        ✓ 01.vocabulary: all 6 cases pass.
+        >>> check("01.encode", lambda text, vocab: [vocab.index(char) for char in text])
+        ✓ 01.encode: all 7 cases pass.
     """
     exercise = get(name)
     if not callable(fn):

@@ -1,11 +1,13 @@
-"""Exercises of notebook 01, "Text as data": vocabulary, encode, decode, split, top words.
+"""Exercises of notebook 01, "Text as data": encode, decode, split, top words, unknown words.
 
-Importing this module registers the exercises ``01.vocabulary``, ``01.encode``,
-``01.decode``, ``01.split`` and ``01.top_words``. The functions below are the reference
-solutions: ``check`` compares a learner's function with them, and ``show_solution`` shows
-their code to whoever asks for it.
+Importing this module registers the exercises ``01.encode``, ``01.decode``, ``01.split``,
+``01.top_words`` and ``01.unk_rate``. The functions below are the reference solutions:
+``check`` compares a learner's function with them, and ``show_solution`` shows their code to
+whoever asks for it. ``01.unk_rate`` builds on section 5's table, which
+``WordTokenizer.unk_rate`` computes without the notebook showing how.
 """
 
+import math
 import random
 from collections import Counter
 from typing import Any
@@ -19,17 +21,6 @@ NON_LATIN = "Ἀρχὴ日本🙂"
 
 
 # --------------------------------------------------------------------------- reference solutions
-
-
-def vocabulary(text: str) -> list[str]:
-    """The distinct characters of ``text``, sorted (by Unicode code point).
-
-    Example::
-
-        >>> vocabulary("hello")
-        ['e', 'h', 'l', 'o']
-    """
-    return sorted(set(text))
 
 
 def encode(text: str, vocab: list[str]) -> list[int]:
@@ -85,6 +76,22 @@ def top_words(words: list[str], k: int) -> list[tuple[str, int]]:
     return ranked[:k]
 
 
+def unk_rate(train_words: list[str], val_words: list[str], min_count: int) -> float:
+    """The share of ``val_words`` outside the vocabulary of words seen ``min_count`` times.
+
+    The vocabulary is every word that occurs at least ``min_count`` times in ``train_words``;
+    every validation token, repeats included, counts once. No validation tokens: 0.0.
+
+    Example (``min_count=2`` keeps "to" and "be"; "or" and "not" are unknown)::
+
+        >>> unk_rate("to be or not to be".split(), "to be or not".split(), 2)
+        0.5
+    """
+    counts = Counter(train_words)
+    unknown = sum(counts[word] < min_count for word in val_words)
+    return unknown / len(val_words) if val_words else 0.0
+
+
 # --------------------------------------------------------------------------- feedback
 
 
@@ -133,17 +140,55 @@ def _compare_top_words(expected: list[tuple[str, int]], got: Any) -> str | None:
     return difference
 
 
+def _unk_rate_slips(train: list[str], val: list[str], min_count: int) -> dict[str, float]:
+    """What the classic slips return for these inputs, each with the hint that names it."""
+    counts, n = Counter(train), max(len(val), 1)
+    unknown = sum(counts[word] < min_count for word in val)
+    kinds = set(val)
+    return {
+        "a word seen fewer than min_count times in training is not in the vocabulary either: "
+        "it is unknown too": sum(word not in counts for word in val) / n,
+        "a word seen exactly min_count times is in the vocabulary: keep the words seen "
+        "min_count times or more": sum(counts[word] <= min_count for word in val) / n,
+        "count every validation token, repeats included, not the distinct words": (
+            sum(counts[word] < min_count for word in kinds) / max(len(kinds), 1)
+        ),
+        "that is the share of known tokens: return the share of unknown ones": 1 - unknown / n,
+        "that is the number of unknown tokens: divide it by the number of validation tokens": float(
+            unknown
+        ),
+        "a share is between 0 and 1, not a percentage": 100 * unknown / n,
+    }
+
+
+def _compare_unk_rate(expected: float, got: Any) -> str | None:
+    """``describe_difference``, plus a hint when ``got`` is what a classic slip returns."""
+    difference = describe_difference(expected, got, "numbers")
+    if difference is None or isinstance(got, bool) or not isinstance(got, int | float):
+        return difference
+    exercise = _EXERCISES["01.unk_rate"]
+    for args in exercise.case_list():  # the cases whose expected output this is
+        if exercise.solution(*args) != expected:
+            continue
+        for hint, value in _unk_rate_slips(*args).items():
+            if value != expected and math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12):
+                return f"{difference} ({hint})"
+    return difference
+
+
 # --------------------------------------------------------------------------- cases
 
 
-_VOCABULARY_TEXTS = ["hello", "", "aAbB  \n", "to be, or not to be", NON_LATIN, RICHARD_III]
+def _vocabulary(text: str) -> list[str]:
+    """The distinct characters of ``text``, sorted: notebook 01's section 2."""
+    return sorted(set(text))
 
 
 def _encode_cases() -> list[tuple[str, list[str]]]:
     """Texts with their own vocabulary, and short texts with a larger vocabulary."""
     texts = ["hello", "", "to be, or not to be", NON_LATIN, RICHARD_III]
-    cases = [(text, vocabulary(text)) for text in texts]
-    cases += [("banana", ["a", "b", "n"]), ("no sun", vocabulary(RICHARD_III))]
+    cases = [(text, _vocabulary(text)) for text in texts]
+    cases += [("banana", ["a", "b", "n"]), ("no sun", _vocabulary(RICHARD_III))]
     return cases
 
 
@@ -166,16 +211,25 @@ def _top_words_cases() -> list[tuple[list[str], int]]:
     ]
 
 
-register(
-    Exercise(
-        name="01.vocabulary",
-        prompt="Return the vocabulary of `text`: the list of its distinct characters, sorted. "
-        "Spaces, newlines and punctuation are characters too.",
-        solution=vocabulary,
-        cases=tuple((text,) for text in _VOCABULARY_TEXTS),
-        noun="characters",
-    )
-)
+def _unk_rate_cases() -> list[tuple[list[str], list[str], int]]:
+    """Hand-checkable lists, the edge cases, and a real train/validation split of words."""
+    from lmcourse.data import load_text, train_val_split  # here: lmcourse.data imports torch
+    from lmcourse.tokenizers import WordTokenizer
+
+    train, val = train_val_split(load_text("tiny-shakespeare")[:60_000], 0.1)
+    to_be = "to be or not to be".split()
+    return [
+        (to_be, "to be or not".split(), 2),  # 2 of 4 unknown
+        (to_be, "to be or not to sleep".split(), 1),  # only "sleep": 1/6
+        (to_be, "be or not to be , perchance to dream".split(), 3),  # none of 9 seen 3 times
+        (to_be, "to be to be or".split(), 2),  # repeats count: 1 of 5 ("or")
+        (to_be, [], 1),  # no validation tokens: 0.0
+        (to_be, "not or not or be".split(), 1),  # all known
+        (RICHARD_III.lower().replace(";", " ;").split(), "now is our content".split(), 1),
+        (WordTokenizer.split(train, lowercase=True), WordTokenizer.split(val, lowercase=True), 2),
+    ]
+
+
 register(
     Exercise(
         name="01.encode",
@@ -227,3 +281,18 @@ register(
         compare=_compare_top_words,
     )
 )
+_EXERCISES = {
+    "01.unk_rate": Exercise(
+        name="01.unk_rate",
+        prompt="Section 5's question, by hand. The vocabulary is every word that occurs at "
+        "least `min_count` times in `train_words`. Return the share of the tokens of "
+        "`val_words` (repeats included: each occurrence counts) that are not in it, a number "
+        "between 0 and 1; if `val_words` is empty, return 0.0.",
+        solution=unk_rate,
+        cases=_unk_rate_cases,
+        noun="numbers",
+        compare=_compare_unk_rate,
+    ),
+}
+for _exercise in _EXERCISES.values():
+    register(_exercise)
