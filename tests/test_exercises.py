@@ -43,7 +43,11 @@ NOTEBOOK_00 = ["00.count_speeches"]
 NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.unk_rate"]
 NOTEBOOK_02 = ["02.bigram_counts", "02.sample_index", "02.kn_bigram_prob"]
 NOTEBOOK_03 = ["03.softmax", "03.one_hot", "03.context_windows"]
-# the exercises of notebooks 07 to 10, whose other tests are in test_exercises_<module>.py
+# the exercises of notebooks 04 to 10, whose other tests are in test_exercises_<module>.py
+NOTEBOOK_04 = ["04.gradient_back", "04.clip_by_norm"]
+NOTEBOOK_05 = ["05.lstm_params", "05.gru_paper_step"]
+NOTEBOOK_06 = ["06.causal_mask", "06.attention_weights", "06.attention_params"]
+# (notebooks 07 to 10), whose other tests are in test_exercises_<module>.py
 NOTEBOOK_07 = [
     "07.exact_gelu",
     "07.fixed_attention",
@@ -198,6 +202,9 @@ def feedback(name, fn) -> str:
     + NOTEBOOK_01
     + NOTEBOOK_02
     + NOTEBOOK_03
+    + NOTEBOOK_04
+    + NOTEBOOK_05
+    + NOTEBOOK_06
     + NOTEBOOK_07
     + NOTEBOOK_08
     + NOTEBOOK_09
@@ -537,25 +544,25 @@ def test_describe_shows_the_task_and_the_first_case():
 
 def test_describe_names_multi_line_arguments_and_shows_annotations_of_lazy_imports():
     # recurrence.py imports torch for type checkers only: its annotations are strings that
-    # cannot be evaluated, and the signature shows them as written, not as "rnn_step(...)"
-    text = describe("04.rnn_step")
+    # cannot be evaluated, and the signature shows them as written, not as "gradient_back(...)"
+    text = describe("04.gradient_back")
     tensor = "torch.Tensor"
     assert text.startswith(
-        f"04.rnn_step: write rnn_step(x: {tensor}, h: {tensor}, weight_ih: {tensor}, "
-        f"weight_hh: {tensor}) -> {tensor}\n"
+        f"04.gradient_back: write gradient_back(a: {tensor}, weight_hh: {tensor}, g: {tensor}) "
+        f"-> {tensor}\n"
     )
     example = text.split("Example:\n")[1].split("\n\n")[0].splitlines()
     # each tensor is named on its own lines, continuation rows under its first row
-    assert example[0].startswith("    x = tensor([[")
+    assert example[0].startswith("    a = tensor([[")
     starts = [line.split(" = ")[0].strip() for line in example if " = tensor(" in line]
-    assert starts == ["x", "h", "weight_ih", "weight_hh"]
-    # the second and third rows of each (3, ·) weight, under its first row's "["
-    first = next(line for line in example if line.startswith("    weight_ih = "))
+    assert starts == ["a", "weight_hh", "g"]
+    # the second row of the (2, 2) weight, under its first row's "["
+    first = next(line for line in example if line.startswith("    weight_hh = "))
     column = first.index("[[") + 1
     weight_rows = [line for line in example if line.startswith(" " * column + "[")]
-    assert len(weight_rows) == 4
-    assert "    >>> rnn_step(x, h, weight_ih, weight_hh)" in example
-    assert example[-1].startswith("    tensor([[")
+    assert len(weight_rows) == 1
+    assert "    >>> gradient_back(a, weight_hh, g)" in example
+    assert example[-1].startswith("    tensor([")
 
 
 def test_describe_shows_the_weights_of_module_arguments():

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from lmcourse import attention
@@ -15,8 +16,8 @@ NAMES = ["06.causal_mask", "06.attention_weights", "06.attention_params"]
 def test_references_pass_and_agree_with_the_package():
     for name in NAMES:
         assert check(name, get(name).solution).passed, name
-    for T in [1, 4, 6]:
-        assert causal_mask(T) == attention.causal_mask(T).tolist()
+    for T, S in [(1, 1), (4, 4), (6, 6), (1, 5), (3, 7), (5, 6)]:
+        assert causal_mask(T, S) == attention.causal_mask(T, S).tolist()
     for q, k in get("06.attention_weights").case_list():
         q, k = torch.tensor(q, dtype=torch.float64), torch.tensor(k, dtype=torch.float64)
         _, expected = attention.scaled_dot_product_attention(
@@ -82,17 +83,48 @@ def test_forgetting_the_mask_is_named(feedback):
     assert "gives weight to a later key" in text
 
 
-def test_mask_mistakes(feedback):
-    strict = feedback("06.causal_mask", lambda T: [[s < t for s in range(T)] for t in range(T)])
-    assert "keep the diagonal, s <= t" in strict and "for input 1" in strict
-    upper = feedback("06.causal_mask", lambda T: [[s >= t for s in range(T)] for t in range(T)])
-    assert "row t is query t, column s is key s" in upper
-    ints = feedback("06.causal_mask", lambda T: [[int(s <= t) for s in range(T)] for t in range(T)])
-    assert "expected [True], got [1] (each entry should be True or False)" in ints
-    ahead = feedback("06.causal_mask", lambda T: [[s <= t + 1 for s in range(T)] for t in range(T)])
-    assert "the very token it has to predict" in ahead
-    forbidden = feedback("06.causal_mask", lambda T: [[s > t for s in range(T)] for t in range(T)])
-    assert "yours marks the forbidden keys" in forbidden and "attn_mask" in forbidden
+def test_the_mask_by_hand_and_as_the_last_rows_of_the_square_one():
+    assert causal_mask(2, 5) == [[True, True, True, True, False], [True] * 5]
+    assert causal_mask(1, 4) == [[True] * 4]  # one new token sees every cached one and itself
+    for T, S in [(1, 1), (3, 3), (2, 6)]:
+        assert causal_mask(T, S) == causal_mask(S, S)[S - T :]
+
+
+def learner_mask(T, S):
+    past = S - T  # the cached keys
+    return [[s <= past + t for s in range(S)] for t in range(T)]
+
+
+def mask_where(sees, rows="T", columns="S"):
+    """A learner's mask: ``sees(t, s, past)`` for ``rows`` x ``columns`` entries."""
+
+    def mask(T, S):
+        n_rows, n_columns = {"T": T, "S": S}[rows], {"T": T, "S": S}[columns]
+        return [[sees(t, s, S - T) for s in range(n_columns)] for t in range(n_rows)]
+
+    return mask
+
+
+def test_a_learners_mask_passes():
+    assert check("06.causal_mask", learner_mask)
+    assert check("06.causal_mask", lambda T, S: attention.causal_mask(T, S).tolist())
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (mask_where(lambda t, s, past: s <= t, columns="T"), "T rows of S, here 2 of 5, for"),
+        (mask_where(lambda t, s, past: s <= t), "new query t is the token at position S - T + t"),
+        (mask_where(lambda t, s, past: s <= t, rows="S"), "the last T rows of the (S, S) one"),
+        (mask_where(lambda t, s, past: t <= past + s, rows="S", columns="T"), "transposed"),
+        (mask_where(lambda t, s, past: s < past + t), "a query may see its own key"),
+        (mask_where(lambda t, s, past: s <= past + t + 1), "the very token it has to predict"),
+        (mask_where(lambda t, s, past: s > past + t), "attn_mask"),
+        (mask_where(lambda t, s, past: int(s <= past + t)), "each entry should be True or False"),
+    ],
+)
+def test_mask_slips_get_their_hints(feedback, wrong, hint):
+    assert hint in feedback("06.causal_mask", wrong)
 
 
 def test_forgetting_the_biases_or_the_output_projection(feedback):

@@ -14,13 +14,17 @@ from lmcourse.exercises.difference import describe_difference
 # --------------------------------------------------------------------------- reference solutions
 
 
-def causal_mask(T: int) -> list[list[bool]]:
-    """Row t (a query) is True at the keys it may see, 0..t, itself included.
+def causal_mask(T: int, S: int) -> list[list[bool]]:
+    """The mask for T new queries after S - T cached keys: query t sees keys 0..S - T + t.
 
-    >>> causal_mask(3)
-    [[True, False, False], [True, True, False], [True, True, True]]
+    The keys are the S - T tokens of a cache (notebook 09) followed by the T new tokens, so
+    new query t is the token at position S - T + t, and sees itself and everything before it.
+    Two new tokens after three cached ones::
+
+        >>> causal_mask(2, 5)
+        [[True, True, True, True, False], [True, True, True, True, True]]
     """
-    return [[s <= t for s in range(T)] for t in range(T)]
+    return [[s <= S - T + t for s in range(S)] for t in range(T)]
 
 
 def attention_weights(q: list[list[float]], k: list[list[float]]) -> list[list[float]]:
@@ -59,28 +63,51 @@ def attention_params(n_embd: int, bias: bool = True) -> int:
 # --------------------------------------------------------------------------- feedback
 
 
+def _mask_slips(T: int, S: int) -> list[tuple[list[list[bool]], str]]:
+    """What the classic slips return for T new queries and S keys, each with its hint."""
+    past = S - T  # the cached keys
+
+    def table(rows: int, columns: int, sees) -> list[list[bool]]:
+        return [[sees(t, s) for s in range(columns)] for t in range(rows)]
+
+    return [
+        (table(T, T, lambda t, s: s <= t),
+         f"one row per new query, one column per key: T rows of S, here {T} of {S}, for the "
+         f"new tokens come after {past} cached ones"),
+        (table(T, S, lambda t, s: s <= t),
+         f"new query t is the token at position S - T + t (here {past} + t): it sees every "
+         "cached key, then the new ones up to itself"),
+        (table(S, S, lambda t, s: s <= t),
+         "only the T new tokens are queries: yours has a row for every key; the mask is the "
+         "last T rows of the (S, S) one"),
+        (table(S, T, lambda t, s: t <= past + s),
+         "yours is transposed: row t is query t, column s is key s, T rows of S"),
+        (table(T, S, lambda t, s: s < past + t),
+         "a query may see its own key: keep s = S - T + t"),
+        (table(T, S, lambda t, s: s <= past + t + 1),
+         "query t may not see the key after its own: the very token it has to predict"),
+        (table(T, S, lambda t, s: s > past + t),
+         "True must mean 'may look': yours marks the forbidden keys, the convention of "
+         "nn.MultiheadAttention's attn_mask"),
+    ]  # fmt: skip
+
+
 def _compare_masks(expected: list[list[bool]], got) -> str | None:
-    """``describe_difference`` plus the classic mistakes: the diagonal, one step too far, the
-    transpose, and the opposite convention (True for forbidden)."""
+    """``describe_difference`` plus the classic slips: no room for the cache, the whole (S, S)
+    mask, the transpose, the diagonal, one step too far, True for forbidden."""
     difference = describe_difference(expected, got, "rows")
+    if difference is None:
+        return None
     try:
         rows = [list(row) for row in got]
     except TypeError:
         return difference
-    T = len(expected)
-    if difference is not None and not all(isinstance(x, bool) for row in rows for x in row):
+    if not all(isinstance(x, bool) for row in rows for x in row):
         return f"{difference} (each entry should be True or False)"
-    if difference is not None and rows == [[s < t for s in range(T)] for t in range(T)]:
-        return f"{difference} (a query may see its own key: keep the diagonal, s <= t)"
-    if difference is not None and rows == [[s >= t for s in range(T)] for t in range(T)]:
-        return f"{difference} (row t is query t, column s is key s: True where s <= t)"
-    if difference is not None and rows == [[s <= t + 1 for s in range(T)] for t in range(T)]:
-        return f"{difference} (query t may not see key t + 1: the very token it has to predict)"
-    if difference is not None and rows == [[s > t for s in range(T)] for t in range(T)]:
-        return (
-            f"{difference} (True must mean 'may look': yours marks the forbidden keys, the "
-            "convention of nn.MultiheadAttention's attn_mask)"
-        )
+    T, S = len(expected), len(expected[0])
+    for slip, hint in _mask_slips(T, S):
+        if rows == slip:
+            return f"{difference} ({hint})"
     return difference
 
 
@@ -130,11 +157,15 @@ def _weights_cases() -> list[tuple[list[list[float]], list[list[float]]]]:
 register(
     Exercise(
         name="06.causal_mask",
-        prompt="Return the causal mask of T tokens as a list of T rows of T booleans: row t is "
-        "query t, column s is key s, and `mask[t][s]` is True when query t may look at key s, "
-        "that is, at itself and at every earlier token.",
+        prompt="When a model generates text it keeps the keys of the tokens it has already "
+        "read in a cache (notebook 09) and computes queries only for the T new tokens: the S "
+        "keys are the S - T cached tokens followed by the T new ones (section 4's "
+        "CausalSelfAttention calls causal_mask(T, S) for this). Return that mask as T rows of S "
+        "booleans: row t is new query t, column s is key s, and `mask[t][s]` is True when "
+        "query t may look at key s, that is, at itself and at every earlier token. With S = T "
+        "(no cache) it is section 3's mask.",
         solution=causal_mask,
-        cases=[(3,), (1,), (2,), (5,)],
+        cases=[(2, 5), (1, 1), (3, 3), (1, 4), (3, 5), (4, 9), (2, 2)],
         noun="rows",
         compare=_compare_masks,
     )
