@@ -5,19 +5,98 @@ A run writes two files there: the checkpoint ``ckpt.pt`` (``lmcourse.checkpoint`
 temporary file and a rename, so a run killed while saving leaves a file named like
 ``ckpt.pt3k9x_q1a.tmp`` next to an intact ``ckpt.pt``; the next run in the folder removes it
 (``remove_partial_saves``), so that kills never fill the disk with dead copies.
+
+While a run trains, it holds its folder (``claim``: a file ``run.lock`` with its process id), so
+that a second run started into the same folder, or notebook 08 run again meanwhile, is refused
+instead of writing over the first run's checkpoint or moving it away mid-run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["check_out_dir", "read_metrics", "remove_partial_saves", "set_aside_run"]
+__all__ = [
+    "RunInUse",
+    "check_out_dir",
+    "claim",
+    "read_metrics",
+    "remove_partial_saves",
+    "set_aside_run",
+]
 
 #: The files a run writes into its out_dir.
 RUN_FILES = ("ckpt.pt", "metrics.jsonl")
+LOCK = "run.lock"  # "<process id> <host>" of the run that trains into the folder now
+
+
+class RunInUse(FileExistsError):
+    """Another run, still alive, trains into this folder now."""
+
+
+def _holder(out_dir: Path) -> str | None:
+    """Who holds ``out_dir``: "process N on HOST", if that process still runs; else None.
+
+    A lock left by a run that is gone (killed with kill -9, a crashed machine) is no one's. A
+    process of another machine (a shared disk) cannot be asked: it counts as alive.
+    """
+    try:
+        pid, host = (out_dir / LOCK).read_text(encoding="utf-8").split()
+    except (OSError, ValueError):  # no lock, or not one this module wrote
+        return None
+    if host == socket.gethostname():
+        if int(pid) == os.getpid() or os.name == "nt":  # (os.kill(pid, 0) kills on Windows)
+            return None if int(pid) == os.getpid() else f"process {pid} on {host}"
+        try:
+            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # it exists, and belongs to someone else
+            pass
+    return f"process {pid} on {host}"
+
+
+def _in_use(out_dir: Path, holder: str) -> RunInUse:
+    return RunInUse(
+        f"{out_dir} is in use: a run ({holder}) is training into it now. Wait for it to end, "
+        f"or choose another folder. (If no run is training there, delete {out_dir / LOCK}.)"
+    )
+
+
+@contextlib.contextmanager
+def claim(out_dir: str | Path) -> Iterator[None]:
+    """Hold ``out_dir`` while the block runs: a second run into the same folder is refused.
+
+    The lock is created with ``O_EXCL``, so of two runs starting at once exactly one gets it;
+    a lock whose process is gone is taken over. It is removed when the block ends, however.
+
+    Raises:
+        RunInUse: a live run holds the folder.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / LOCK
+    for _ in range(2):  # the second try: after removing a dead run's lock
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            holder = _holder(out_dir)
+            if holder is not None:
+                raise _in_use(out_dir, holder) from None
+            path.unlink(missing_ok=True)
+    else:
+        raise _in_use(out_dir, "another run, starting at the same moment")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f"{os.getpid()} {socket.gethostname()}\n")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def check_out_dir(out_dir: str | Path | None, resume: bool) -> None:
@@ -109,9 +188,15 @@ def set_aside_run(out_dir: str | os.PathLike) -> Path | None:
 
     Returns:
         that folder (relative, if ``out_dir`` was), or None when ``out_dir`` holds neither file.
+
+    Raises:
+        RunInUse: a live run is training into ``out_dir``.
     """
     given = Path(out_dir)
     out_dir = given.resolve()
+    holder = _holder(out_dir)
+    if holder is not None:  # its files are being written: moving them would lose its steps
+        raise _in_use(given, holder)
     files = [out_dir / name for name in ("ckpt.pt", "metrics.jsonl") if (out_dir / name).is_file()]
     if not files:
         return None

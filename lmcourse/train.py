@@ -18,17 +18,19 @@ import math
 import sys
 import warnings
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.random import fork_rng
 from tqdm.auto import tqdm
 
 from lmcourse import distributed
 from lmcourse.data import corpus_label, get_batch
 from lmcourse.lm import eval_mode
-from lmcourse.run_dir import check_out_dir
+from lmcourse.run_dir import check_out_dir, claim
 from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
@@ -379,7 +381,8 @@ def train(
     model.to(device)
     if generator is None:
         generator = torch.Generator().manual_seed(config.seed)
-    with torch.random.fork_rng(devices=_rng_devices(device)):
+    owner = out_dir is not None and distributed.is_main_process()  # a 2nd run there: refused
+    with claim(out_dir) if owner else nullcontext(), fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(config.seed)  # for dropout, which takes no generator
         corpus = None if corpus is None else corpus_label(corpus)  # a file: its full path
         run = Run(model, train_data, val_data, config, generator, device, out_dir, tokenizer,
