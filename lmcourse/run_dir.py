@@ -46,14 +46,15 @@ def _holder(out_dir: Path) -> str | None:
     process of another machine (a shared disk) cannot be asked: it counts as alive.
     """
     try:
-        pid, host = (out_dir / LOCK).read_text(encoding="utf-8").split()
+        text, host = (out_dir / LOCK).read_text(encoding="utf-8").split()
+        pid = int(text)
     except (OSError, ValueError):  # no lock, or not one this module wrote
         return None
-    if host == socket.gethostname():
-        if int(pid) == os.getpid() or os.name == "nt":  # (os.kill(pid, 0) kills on Windows)
-            return None if int(pid) == os.getpid() else f"process {pid} on {host}"
+    if pid <= 0 or (host == socket.gethostname() and pid == os.getpid()):
+        return None  # not a process id, or this process's own
+    if host == socket.gethostname() and os.name != "nt":  # (on Windows os.kill(pid, 0) ends it)
         try:
-            os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+            os.kill(pid, 0)  # signal 0: only asks whether the process exists
         except ProcessLookupError:
             return None
         except PermissionError:  # it exists, and belongs to someone else

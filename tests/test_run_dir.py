@@ -61,6 +61,13 @@ def test_a_lock_of_a_process_that_is_gone_is_taken_over(tmp_path):
     assert not (tmp_path / LOCK).exists()
 
 
+@pytest.mark.parametrize("text", ["not-a-pid somewhere\n", "0 here\n", "", "1 2 3\n"])
+def test_a_lock_this_module_did_not_write_is_taken_over(tmp_path, text):
+    (tmp_path / LOCK).write_text(text)
+    with claim(tmp_path):
+        assert (tmp_path / LOCK).read_text().startswith(f"{os.getpid()} ")
+
+
 def test_a_process_of_another_machine_cannot_be_asked_and_counts_as_alive(tmp_path):
     hold(tmp_path, dead_pid(), host="another-machine")  # a shared disk
     with pytest.raises(RunInUse, match=r"process \d+ on another-machine"), claim(tmp_path):
