@@ -23,7 +23,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
     "all_sum",
-    "average",
     "check_environment",
     "is_distributed",
     "is_main_process",
@@ -149,11 +148,6 @@ def sync_gradients(model: nn.Module, last: bool) -> Iterator[None]:
             yield
     else:
         yield
-
-
-def average(value: float) -> float:
-    """The mean of ``value`` over all processes (itself without DDP): a step's global loss."""
-    return all_sum([value])[0] / world_size()
 
 
 def all_sum(values: list[float]) -> list[float]:
