@@ -32,6 +32,7 @@ from lmcourse.utils import is_int
 
 __all__ = [
     "NGramModule",
+    "bits_per_character",
     "bits_per_token",
     "check_ids",
     "eval_mode",
@@ -292,6 +293,25 @@ def bits_per_token(
 ) -> float:
     """``evaluate(...) / ln 2``: the same cross-entropy in bits (bits per character for chars)."""
     return evaluate(model, data, block_size, batch_size, max_batches, device, stride) / math.log(2)
+
+
+def bits_per_character(
+    model: nn.Module, tokenizer, text: str, block_size: int, batch_size: int = 64,
+    stride: int | None = None,
+) -> float:  # fmt: skip
+    """Bits per character of ``text``: the one unit in which any two tokenizers compare.
+
+    A model over tokens of several characters (BPE) pays for a whole token with one
+    prediction, so its bits per token are not comparable with a character model's. Summed over
+    the text they are: ``bits/char = Σ_tokens −log2 p(token | context) / characters``. The
+    first token has no context and is not predicted, so its characters are not counted; for a
+    ``CharTokenizer`` this equals ``bits_per_token``.
+    """
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    predictions = len(ids) - 1  # evaluate scores every token after the first, once
+    nats = evaluate(model, ids, block_size, batch_size, stride=stride) * predictions
+    characters = len(tokenizer.decode(ids[1:].tolist()))  # the text the predicted tokens spell
+    return nats / math.log(2) / characters
 
 
 # --------------------------------------------------------------------------- n-gram adapter

@@ -9,9 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmcourse.bpe import train_bpe
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.lm import (
     NGramModule,
+    bits_per_character,
     bits_per_token,
     check_ids,
     eval_mode,
@@ -127,6 +129,28 @@ def test_bits_per_token_is_nats_over_ln2():
     data = torch.tensor(TOKENIZER.encode(TEXT))
     model = _random_bigram(TOKENIZER.vocab_size)
     assert bits_per_token(model, data, 10) == pytest.approx(evaluate(model, data, 10) / math.log(2))
+
+
+def test_bits_per_character_of_a_character_model_is_its_bits_per_token():
+    model = _random_bigram(TOKENIZER.vocab_size)
+    data = torch.tensor(TOKENIZER.encode(HELD_OUT))
+    expected = bits_per_token(model, data, 10)
+    assert bits_per_character(model, TOKENIZER, HELD_OUT, 10) == pytest.approx(expected)
+
+
+def test_bits_per_character_of_a_bpe_model_sums_each_tokens_bits_over_its_characters():
+    # Straight from the table, token by token: -log2 P(next | current) summed over every
+    # predicted token, divided by the characters those tokens spell (all but the first token's).
+    bpe = train_bpe(TEXT, 300)
+    model = _random_bigram(bpe.vocab_size, seed=3)
+    ids = bpe.encode(HELD_OUT)
+    assert any(len(bpe.decode([i])) > 1 for i in ids)  # some tokens are several characters
+    log_p = F.log_softmax(model.weight.detach(), dim=-1)
+    bits = -sum(log_p[a, b].item() for a, b in zip(ids, ids[1:])) / math.log(2)
+    characters = len(HELD_OUT) - len(bpe.decode(ids[:1]))
+    for block_size in (4, 100):  # a bigram's loss does not depend on the windows
+        got = bits_per_character(model, bpe, HELD_OUT, block_size)
+        assert got == pytest.approx(bits / characters, rel=1e-5)
 
 
 @pytest.mark.parametrize("block_size, stride", [(8, 1), (8, 6), (20, 13), (500, 7)])
