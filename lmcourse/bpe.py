@@ -204,6 +204,9 @@ class BPETokenizer:
                 )
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self.ranks = {pair: i for i, pair in enumerate(self.merges)}  # pair -> its merge index
+        if len(self.ranks) < len(self.merges):
+            pair = next(p for i, p in enumerate(self.merges) if self.ranks[p] != i)
+            raise ValueError(f"The pair {pair} is merged twice: a pair can only be merged once.")
         self._cache: dict[str, list[int]] = {}  # chunk -> its ids (text repeats its words)
 
     @property

@@ -282,6 +282,12 @@ def test_merge_with_an_undefined_id(merges):
         BPETokenizer(merges)
 
 
+def test_a_pair_merged_twice_is_refused():
+    # train_bpe never learns a pair twice; a hand-made list that does would encode ambiguously
+    with pytest.raises(ValueError, match=r"\(97, 98\) is merged twice"):
+        BPETokenizer([(97, 98), (256, 99), (97, 98)])
+
+
 def test_token_text_is_printable():
     tok = shakespeare_tok()
     texts = [tok.token_text(i) for i in range(tok.vocab_size)]

@@ -43,7 +43,7 @@ NOTEBOOK_00 = ["00.count_speeches"]
 NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.unk_rate"]
 NOTEBOOK_02 = ["02.bigram_counts", "02.sample_index", "02.kn_bigram_prob"]
 NOTEBOOK_03 = ["03.softmax", "03.one_hot", "03.context_windows"]
-# the exercises of notebooks 04 to 10, whose other tests are in test_exercises_<module>.py
+# the exercises of notebooks 04 to 11, whose other tests are in test_exercises_<module>.py
 NOTEBOOK_04 = ["04.gradient_back", "04.clip_by_norm"]
 NOTEBOOK_05 = ["05.lstm_params", "05.gru_paper_step"]
 NOTEBOOK_06 = ["06.causal_mask", "06.attention_weights", "06.attention_params"]
@@ -58,6 +58,7 @@ NOTEBOOK_07 = [
 NOTEBOOK_08 = ["08.lr_schedule", "08.clip_scale", "08.decay_groups"]
 NOTEBOOK_09 = ["09.apply_temperature", "09.top_k", "09.top_p", "09.kv_cache_numbers"]
 NOTEBOOK_10 = ["10.offset_score", "10.word_start_positions"]
+NOTEBOOK_11 = ["11.most_frequent_pair", "11.encode_by_replay", "11.bits_per_character"]
 
 
 # --------------------------------------------------------------------------- wrong answers
@@ -208,7 +209,8 @@ def feedback(name, fn) -> str:
     + NOTEBOOK_07
     + NOTEBOOK_08
     + NOTEBOOK_09
-    + NOTEBOOK_10,
+    + NOTEBOOK_10
+    + NOTEBOOK_11,
 )
 def test_registered_and_references_pass(name):
     assert name in names()
@@ -218,7 +220,13 @@ def test_registered_and_references_pass(name):
 
 
 @pytest.mark.parametrize(
-    "module", ["lmcourse.exercises", "lmcourse.exercises.decoding", "lmcourse.exercises.inside"]
+    "module",
+    [
+        "lmcourse.exercises",
+        "lmcourse.exercises.decoding",
+        "lmcourse.exercises.inside",
+        "lmcourse.exercises.tokenization",
+    ],
 )
 def test_importing_the_exercises_does_not_import_torch(module):
     # notebook 00 checks the environment: its exercise must work before torch is known to import

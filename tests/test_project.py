@@ -157,7 +157,9 @@ def test_leaderboard_figures_are_in_the_outputs_of_the_notebooks_that_made_them(
             continue
         cells = json.loads((ROOT / "notebooks" / name[1]).read_text())["cells"]
         outputs = " ".join(
-            "".join(out.get("text", "")) + "".join(out.get("data", {}).get("text/plain", ""))
+            "".join(out.get("text", ""))
+            + "".join(out.get("data", {}).get("text/plain", ""))
+            + "".join(out.get("data", {}).get("text/markdown", ""))  # a table shown as markdown
             for cell in cells
             for out in cell.get("outputs", [])
         )

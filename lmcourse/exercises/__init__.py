@@ -21,6 +21,7 @@ from lmcourse.exercises import (
     inside,  # registers the exercises of notebook 10
     recurrence,  # registers the exercises of notebook 04
     text_as_data,  # registers the exercises of notebook 01
+    tokenization,  # registers the exercises of notebook 11
     training,  # registers the exercises of notebook 08
     welcome,  # registers the exercise of notebook 00
 )
@@ -57,6 +58,7 @@ __all__ = [
     "register",
     "show_solution",
     "text_as_data",
+    "tokenization",
     "training",
     "welcome",
 ]
