@@ -10,8 +10,8 @@ ever unknown, and then learns merges from a training text (Sennrich et al. 2016,
         (a, b) = the most frequent pair of adjacent tokens in the training text
         replace every (a, b) by a new token, id 256, 257, ...: its bytes are bytes(a) + bytes(b)
 
-Each merge saves one token per occurrence of its pair, so the first merges (``e`` + space,
-``t`` + ``h``) shorten the text most. Before counting, the text is cut into chunks by
+Each merge saves one token per occurrence of its pair, so the first merges (space + ``t``,
+``h`` + ``e``) shorten the text most. Before counting, the text is cut into chunks by
 GPT-2's pattern (a word with the space before it, a number, a run of punctuation, spaces), and
 pairs are counted only inside chunks: no token ever spans the end of one word and the start of
 the next.
@@ -121,7 +121,7 @@ def train_bpe(text: str, vocab_size: int, pattern: str | None = GPT2_SPLIT_PATTE
     Counting every pair again after each merge costs a pass over the whole text per merge. The
     same merges come faster from counting once and then correcting the counts: a merge changes
     only the chunks that contain its pair, so only their pairs are taken out and put back.
-    Distinct chunks are few (about 25,000 in a million characters of Shakespeare), so each is
+    Distinct chunks are few (about 15,000 in a million characters of Shakespeare), so each is
     stored once with its number of occurrences.
 
     Args:
