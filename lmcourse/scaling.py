@@ -160,8 +160,8 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float,
     if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
         raise ValueError(f"x and y must be two lists of the same length, at least 3 points; got "
                          f"shapes {x.shape} and {y.shape}.")  # fmt: skip
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0)):
-        raise ValueError("x must be positive and x and y finite.")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
+        raise ValueError("x and y must be positive and finite (a loss above a floor of 0 or more).")
     log_x = np.log(x)
 
     def fit(c: float) -> tuple[float, float, float]:  # (squared error in y, a, alpha) for c

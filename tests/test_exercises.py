@@ -43,7 +43,7 @@ NOTEBOOK_00 = ["00.count_speeches"]
 NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.unk_rate"]
 NOTEBOOK_02 = ["02.bigram_counts", "02.sample_index", "02.kn_bigram_prob"]
 NOTEBOOK_03 = ["03.softmax", "03.one_hot", "03.context_windows"]
-# the exercises of notebooks 04 to 11, whose other tests are in test_exercises_<module>.py
+# the exercises of notebooks 04 to 12, whose other tests are in test_exercises_<module>.py
 NOTEBOOK_04 = ["04.gradient_back", "04.clip_by_norm"]
 NOTEBOOK_05 = ["05.lstm_params", "05.gru_paper_step"]
 NOTEBOOK_06 = ["06.causal_mask", "06.attention_weights", "06.attention_params"]
@@ -59,6 +59,7 @@ NOTEBOOK_08 = ["08.lr_schedule", "08.clip_scale", "08.decay_groups"]
 NOTEBOOK_09 = ["09.apply_temperature", "09.top_k", "09.top_p", "09.kv_cache_numbers"]
 NOTEBOOK_10 = ["10.offset_score", "10.word_start_positions"]
 NOTEBOOK_11 = ["11.most_frequent_pair", "11.encode_by_replay", "11.bits_per_character"]
+NOTEBOOK_12 = ["12.train_days", "12.adam_memory_gb", "12.kv_cache_tokens"]
 
 
 # --------------------------------------------------------------------------- wrong answers
@@ -210,7 +211,8 @@ def feedback(name, fn) -> str:
     + NOTEBOOK_08
     + NOTEBOOK_09
     + NOTEBOOK_10
-    + NOTEBOOK_11,
+    + NOTEBOOK_11
+    + NOTEBOOK_12,
 )
 def test_registered_and_references_pass(name):
     assert name in names()
@@ -225,6 +227,7 @@ def test_registered_and_references_pass(name):
         "lmcourse.exercises",
         "lmcourse.exercises.decoding",
         "lmcourse.exercises.inside",
+        "lmcourse.exercises.scale",
         "lmcourse.exercises.tokenization",
     ],
 )

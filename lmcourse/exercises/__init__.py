@@ -20,6 +20,7 @@ from lmcourse.exercises import (
     gradients,  # registers the exercises of notebook 03
     inside,  # registers the exercises of notebook 10
     recurrence,  # registers the exercises of notebook 04
+    scale,  # registers the exercises of notebook 12
     text_as_data,  # registers the exercises of notebook 01
     tokenization,  # registers the exercises of notebook 11
     training,  # registers the exercises of notebook 08
@@ -56,6 +57,7 @@ __all__ = [
     "names",
     "recurrence",
     "register",
+    "scale",
     "show_solution",
     "text_as_data",
     "tokenization",
