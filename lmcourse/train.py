@@ -137,7 +137,7 @@ class History:
         seconds: wall-clock time of the whole run, evaluation included.
         tokens_per_second: training speed, tokens of all processes per second, at the median
             step (so the first step, which compiles a compiled model, does not count).
-        mfu: model FLOPs utilisation on a GPU whose peak is known (``lmcourse.gpt.estimate_mfu``).
+        mfu: model FLOPs utilisation on a GPU of known peak (``lmcourse.trainer.estimate_mfu``).
     """
 
     steps: list[int] = field(default_factory=list)

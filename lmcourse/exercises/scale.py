@@ -47,8 +47,8 @@ def adam_memory_gb(params: float, bytes_per_weight: int) -> float:
     """Gigabytes (10^9 bytes) of the weights, their gradients and AdamW's two moments.
 
     Weights and gradients take ``bytes_per_weight`` bytes each (4 in float32, 2 in bf16); AdamW's
-    moments stay in float32, 4 bytes each: 2 + 2 + 8 = 12 bytes per parameter in mixed
-    precision, 16 in float32. GPT-2 small in float32::
+    moments stay in float32, 4 bytes each: 2 + 2 + 8 = 12 bytes per parameter with bf16 weights
+    and no float32 master copy, 16 in float32. GPT-2 small in float32::
 
         >>> adam_memory_gb(124_439_808, 4)
         1.991036928
@@ -310,8 +310,8 @@ register(
         prompt="How many gigabytes (10^9 bytes) do the weights, their gradients and AdamW's two "
         "moments take for a model of `params` parameters? Weights and gradients take "
         "`bytes_per_weight` bytes each (4 in float32, 2 in bf16); AdamW's moments are always "
-        "float32, 4 bytes each. Mixed precision with bf16 weights: 2 + 2 + 8 = 12 bytes per "
-        "parameter; float32: 16. Checked to within a relative 1e-6.",
+        "float32, 4 bytes each, and there is no float32 master copy of the weights: bf16 weights "
+        "give 2 + 2 + 8 = 12 bytes per parameter; float32: 16. Checked to within a relative 1e-6.",
         solution=adam_memory_gb,
         cases=_memory_cases,
         noun="numbers",
