@@ -32,6 +32,7 @@ adjacent pair is a merge. This is GPT-2's own encoder; ``decode`` joins the toke
 from __future__ import annotations
 
 import heapq
+import operator
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -69,9 +70,23 @@ def split_text(text: str, pattern: str | None = GPT2_SPLIT_PATTERN) -> list[str]
     ['Hello', ' world', ',', ' it', "'s", ' 2024', '!']
     """
     _check_text(text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate such as '\ud800': no UTF-8 bytes at all
+        c = text[err.start]
+        raise ValueError(
+            f"Character {c!r} (U+{ord(c):04X}) at position {err.start} is a lone surrogate, "
+            "not a character: it has no UTF-8 bytes."
+        ) from None
     if pattern is None:
         return [text] if text else []
-    return re.findall(pattern, text)
+    chunks = [match.group(0) for match in re.finditer(pattern, text)]
+    if "".join(chunks) != text:
+        raise ValueError(
+            f"The pattern {pattern!r} leaves out characters of the text: its matches must "
+            "cover the whole text, or the tokens could not spell it back."
+        )
+    return chunks
 
 
 def pair_counts(ids: Sequence[int]) -> dict[tuple[int, int], int]:
@@ -101,6 +116,17 @@ def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[i
             out.append(ids[i])
             i += 1
     return out
+
+
+def _pair(i: int, pair) -> tuple[int, int]:
+    """Merge ``i`` as a pair of two integer ids; a float, a bool or a string is refused."""
+    try:
+        a, b = pair
+        if isinstance(a, bool) or isinstance(b, bool):
+            raise TypeError
+        return operator.index(a), operator.index(b)
+    except (TypeError, ValueError):
+        raise ValueError(f"Merge {i} must be a pair of two integer ids, got {pair!r}.") from None
 
 
 def _check_vocab_size(vocab_size: int) -> None:
@@ -182,7 +208,8 @@ class BPETokenizer:
 
     Same interface as the course's other tokenizers (``encode``, ``decode``, ``vocab_size``,
     ``save``, ``load``). It never meets an unknown character: any text is UTF-8 bytes, and
-    every byte is a token. ``decode(encode(s)) == s`` for every string ``s``.
+    every byte is a token. ``decode(encode(s)) == s`` for every string ``s`` of Unicode
+    characters (a lone surrogate such as ``'\\ud800'`` is not one, and is refused by name).
 
     Args:
         merges: the learned pairs, in the order they were learned (``train_bpe``).
@@ -192,7 +219,16 @@ class BPETokenizer:
     def __init__(
         self, merges: Sequence[tuple[int, int]], pattern: str | None = GPT2_SPLIT_PATTERN
     ) -> None:
-        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.merges = [_pair(i, pair) for i, pair in enumerate(merges)]
+        if pattern is not None:
+            if not isinstance(pattern, str):
+                raise ValueError(f"pattern must be a str or None, got {type(pattern).__name__}.")
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(
+                    f"pattern {pattern!r} is not a regular expression: {err}."
+                ) from None
         self.pattern = pattern
         self.vocab = [bytes([i]) for i in range(_BYTES)]  # id -> its bytes
         for i, (a, b) in enumerate(self.merges):
@@ -267,8 +303,8 @@ class BPETokenizer:
         data = _load_json(path, "bpe", ["pattern", "merges"])
         try:
             return cls([tuple(pair) for pair in data["merges"]], data["pattern"])
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"'{path}' has damaged merges: {err}") from err
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"'{path}' is a damaged tokenizer file: {err}") from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BPETokenizer):

@@ -304,14 +304,17 @@ def bits_per_character(
     A model over tokens of several characters (BPE) pays for a whole token with one
     prediction, so its bits per token are not comparable with a character model's. Summed over
     the text they are: ``bits/char = Σ_tokens −log2 p(token | context) / characters``. The
-    first token has no context and is not predicted, so its characters are not counted; for a
-    ``CharTokenizer`` this equals ``bits_per_token``.
+    first token has no context and is not predicted, so the characters it spells are not
+    counted; for a ``CharTokenizer`` this equals ``bits_per_token``.
     """
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if len(ids) < 2:
+        raise ValueError(f"The text ({len(text)} characters) is {len(ids)} token(s) long: bits "
+                         "per character need at least 2 tokens, one to predict from.")  # fmt: skip
     predictions = len(ids) - 1  # evaluate scores every token after the first, once
     nats = evaluate(model, ids, block_size, batch_size, stride=stride) * predictions
-    characters = len(tokenizer.decode(ids[1:].tolist()))  # the text the predicted tokens spell
-    return nats / math.log(2) / characters
+    first = tokenizer.decode(ids[:1].tolist()).rstrip("\ufffd")  # a part-character spells none
+    return nats / math.log(2) / (len(text) - len(first))
 
 
 # --------------------------------------------------------------------------- n-gram adapter

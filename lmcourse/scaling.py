@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from lmcourse.gpt import GPTConfig, flops_per_token, num_params
+from lmcourse.utils import is_int, is_real
 
 __all__ = [
     "GPT3_TRAIN_COMPUTE",
@@ -67,9 +68,21 @@ def training_flops(config: GPTConfig, tokens: float) -> float:
         >>> round(training_flops(GPT3_CONFIGS["gpt3-175b"], 300e9) / PF_DAY)
         3738
     """
-    if not tokens >= 0:
-        raise ValueError(f"tokens must be a number >= 0, got {tokens!r}.")
+    _check_amount("tokens", tokens, positive=False)
     return flops_per_token(config) * float(tokens)
+
+
+def _check_amount(name: str, value, positive: bool = True) -> None:
+    """A finite real number, > 0 (or >= 0); a bool or a str is refused by name."""
+    if not (is_real(value) and math.isfinite(value) and (value > 0 or not positive and value == 0)):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+
+
+def _check_count(name: str, value, minimum: int) -> None:
+    """An integer of at least ``minimum``; a float, a bool or a str is refused by name."""
+    if not is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
 def activation_values(config: GPTConfig, batch_size: int, tokens: int | None = None) -> int:
@@ -90,7 +103,11 @@ def activation_values(config: GPTConfig, batch_size: int, tokens: int | None = N
         batch_size: B, windows per step.
         tokens: T, tokens per window (default: ``config.block_size``).
     """
+    _check_count("batch_size", batch_size, 1)
     T = config.block_size if tokens is None else tokens
+    _check_count("tokens", T, 1)
+    if T > config.block_size:
+        raise ValueError(f"tokens {T} is more than the model's context, {config.block_size}.")
     C, H, L, V = config.n_embd, config.n_head, config.n_layer, config.vocab_size
     return batch_size * T * (L * (16 * C + H) + 2 * C + V)
 
@@ -121,6 +138,7 @@ def training_memory(config: GPTConfig, batch_size: int, bytes_per_value: int = 4
     Weights N, gradients N, AdamW's first and second moments 2N, and the activations of one
     step (``activation_values``); ``"total"`` adds them up.
     """
+    _check_count("bytes_per_value", bytes_per_value, 1)
     n = num_params(config)
     memory = {
         "weights": n * bytes_per_value,
@@ -139,6 +157,9 @@ def kv_cache_bytes(
 
     bytes = 2 · L · B · tokens · C · bytes_per_value
     """
+    _check_count("batch_size", batch_size, 1)
+    _check_count("tokens", tokens, 0)
+    _check_count("bytes_per_value", bytes_per_value, 1)
     return 2 * config.n_layer * batch_size * tokens * config.n_embd * bytes_per_value
 
 
@@ -163,6 +184,8 @@ def fit_power_law(x: Sequence[float], y: Sequence[float]) -> tuple[float, float,
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
         raise ValueError("x and y must be positive and finite (a loss above a floor of 0 or more).")
     log_x = np.log(x)
+    if np.ptp(log_x) == 0:
+        raise ValueError("x needs at least two different values to fit a slope.")
 
     def fit(c: float) -> tuple[float, float, float]:  # (squared error in y, a, alpha) for c
         slope, intercept = np.polyfit(log_x, np.log(y - c), 1)
@@ -188,7 +211,7 @@ def chinchilla_optimal(compute: float, tokens_per_parameter: float = 20.0) -> tu
         >>> round(n / 1e9), round(d / 1e12, 1)
         (69, 1.4)
     """
-    if not compute > 0 or not tokens_per_parameter > 0:
-        raise ValueError("compute and tokens_per_parameter must be positive numbers.")
+    _check_amount("compute", compute)
+    _check_amount("tokens_per_parameter", tokens_per_parameter)
     n = math.sqrt(compute / (6 * tokens_per_parameter))
     return n, tokens_per_parameter * n

@@ -397,3 +397,40 @@ def test_compression_close_to_hf_bpe_trainer():
     theirs = len(hf.encode(HELD_OUT).ids)
     assert abs(ours - theirs) <= 0.03 * theirs, (ours, theirs)
     assert ours < 0.6 * len(HELD_OUT)
+
+
+# --------------------------------------------------------------------------- bad input, named
+
+
+def test_a_lone_surrogate_is_named_not_a_unicode_error():
+    tok = train_bpe("hello world hello", 260)
+    for call in (lambda: tok.encode("ab\ud800c"), lambda: train_bpe("a\ud800b", 257)):
+        with pytest.raises(ValueError, match=r"'\\ud800' \(U\+D800\) at position \d is a lone"):
+            call()
+
+
+def test_a_pattern_that_drops_text_is_refused_and_a_group_keeps_the_whole_match():
+    with pytest.raises(ValueError, match="leaves out characters"):  # \w+ skips " " and "!"
+        BPETokenizer([(104, 105)], pattern=r"\w+").encode("hi there!")
+    tok = BPETokenizer([(104, 105)], pattern=r"(h)i|\S+|\s+")  # findall would give only "h"
+    assert tok.decode(tok.encode("hi there!")) == "hi there!"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [({"merges": [[1.5, 2]]}, "Merge 0 must be a pair of two integer ids"),
+     ({"merges": [[True, 2]]}, "Merge 0 must be a pair"),
+     ({"merges": [["1", "2"]]}, "Merge 0 must be a pair"),
+     ({"merges": [[1, 2, 3]]}, "Merge 0 must be a pair"),
+     ({"pattern": 5}, "pattern must be a str or None"),
+     ({"pattern": "("}, "is not a regular expression")],
+)  # fmt: skip
+def test_a_damaged_tokenizer_file_is_refused_by_name(tmp_path, data, message):
+    path = tmp_path / "tok.json"
+    path.write_text(json.dumps({"type": "bpe", "pattern": None, "merges": [], **data}))
+    with pytest.raises(ValueError, match=message) as err:
+        BPETokenizer.load(path)
+    assert "damaged tokenizer file" in str(err.value) and str(path) in str(err.value)
+    path.write_text('{"type": "bpe", "pattern": null, "merges": [[1e400, 2]]}')  # infinity
+    with pytest.raises(ValueError, match="damaged tokenizer file"):
+        BPETokenizer.load(path)

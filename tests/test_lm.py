@@ -138,6 +138,27 @@ def test_bits_per_character_of_a_character_model_is_its_bits_per_token():
     assert bits_per_character(model, TOKENIZER, HELD_OUT, 10) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("text", ["😀abc", "éabc", "日本語", "😀😀", "a😀b"])
+def test_bits_per_character_counts_the_characters_of_the_text_not_of_replacement_marks(text):
+    # A byte-level first token can be part of a character: the characters after it are the
+    # text's, never the U+FFFD marks that decoding the leftover bytes of that character gives.
+    from lmcourse.bpe import BPETokenizer
+
+    tok = BPETokenizer([])  # the 256 bytes alone
+    model = _random_bigram(256, seed=1)
+    ids = tok.encode(text)
+    log_p = F.log_softmax(model.weight.detach(), dim=-1)
+    bits = -sum(log_p[a, b].item() for a, b in zip(ids, ids[1:])) / math.log(2)
+    first = 0 if len(text[0].encode()) > 1 else 1  # a whole first character, or a part of one
+    got = bits_per_character(model, tok, text, 8)
+    assert got == pytest.approx(bits / (len(text) - first), rel=1e-5)
+
+
+def test_bits_per_character_of_a_text_of_one_token_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"text \(1 characters\) is 1 token"):
+        bits_per_character(_random_bigram(TOKENIZER.vocab_size), TOKENIZER, "a", 8)
+
+
 def test_bits_per_character_of_a_bpe_model_sums_each_tokens_bits_over_its_characters():
     # Straight from the table, token by token: -log2 P(next | current) summed over every
     # predicted token, divided by the characters those tokens spell (all but the first token's).

@@ -282,3 +282,26 @@ def test_gpt3_training_flops_against_the_paper():
         assert num_params(config) == pytest.approx(millions * 1e6, rel=0.005)
         no_attention = training_flops(dataclasses.replace(config, block_size=1), billions * 1e9)
         assert no_attention / (pf_days * PF_DAY) == pytest.approx(1, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [(lambda c: kv_cache_bytes(c, -1, 10), "batch_size must be an integer >= 1"),
+     (lambda c: kv_cache_bytes(c, 1, -10), "tokens must be an integer >= 0"),
+     (lambda c: kv_cache_bytes(c, "1", 10), "batch_size must be an integer"),
+     (lambda c: kv_cache_bytes(c, 1, 10, 0), "bytes_per_value must be an integer >= 1"),
+     (lambda c: activation_values(c, -2), "batch_size must be an integer >= 1"),
+     (lambda c: activation_values(c, 2.5), "batch_size must be an integer"),
+     (lambda c: activation_values(c, 2, tokens=1000), "more than the model's context"),
+     (lambda c: training_memory(c, "2"), "batch_size must be an integer"),
+     (lambda c: training_flops(c, "1000"), "tokens must be a finite number >= 0"),
+     (lambda c: training_flops(c, True), "tokens must be a finite number"),
+     (lambda c: training_flops(c, math.inf), "tokens must be a finite number"),
+     (lambda c: chinchilla_optimal("1e20"), "compute must be a finite number > 0"),
+     (lambda c: chinchilla_optimal(math.inf), "compute must be a finite number > 0"),
+     (lambda c: fit_power_law([5, 5, 5], [1, 2, 3]), "at least two different values")],
+)  # fmt: skip
+def test_bad_input_is_named(call, message):
+    config = GPTConfig(vocab_size=10, block_size=32, n_layer=2, n_head=2, n_embd=16)
+    with pytest.raises(ValueError, match=message):
+        call(config)
