@@ -31,6 +31,7 @@ from lmcourse import distributed
 from lmcourse.data import corpus_label, get_batch
 from lmcourse.lm import eval_mode
 from lmcourse.run_dir import check_out_dir, claim
+from lmcourse.schedule import lr_at, warmup_note
 from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
@@ -167,50 +168,6 @@ class History:
         return "".join(parts)
 
 
-def lr_at(step: int, config: TrainConfig) -> float:
-    """The learning rate of training step ``step`` (1, 2, ..., max_steps).
-
-    Warmup, for step <= W: ``lr · step / W`` (Adam's early steps are large and noisy: start
-    small). Then, with ``min_lr``, a cosine from ``lr`` to ``min_lr`` over the remaining steps:
-    ``min_lr + (lr - min_lr) · (1 + cos(π · progress)) / 2``, progress from 0 to 1.
-
-    Example: warmup 10 to 1e-3, then cosine to 1e-4 by step 110::
-
-        >>> config = TrainConfig(max_steps=110, learning_rate=1e-3, min_lr=1e-4, warmup_steps=10)
-        >>> [round(lr_at(s, config), 6) for s in (1, 10, 60, 110)]
-        [0.0001, 0.001, 0.00055, 0.0001]
-    """
-    if not is_int(step) or step < 1:
-        raise ValueError(f"steps count from 1 (the first update); got step {step!r}.")
-    lr, W = config.learning_rate, config.warmup_steps
-    if step <= W:
-        return lr * step / W
-    if config.min_lr is None:
-        return lr
-    progress = (step - W) / max(config.max_steps - W, 1)  # 0 after warmup .. 1 at the end
-    return config.min_lr + (lr - config.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
-
-
-def warmup_note(config: TrainConfig) -> str | None:
-    """What a run whose warmup is longer than the run itself should know; None if nothing.
-
-    With ``warmup_steps`` W > ``max_steps`` N the learning rate climbs for the whole run and
-    stops at ``lr · N / W``, below its peak, and a cosine decay never starts. nanoGPT allows
-    this (a short trial run of a long recipe), and so does the course, with this note.
-
-    Example: ``TrainConfig(max_steps=50, warmup_steps=100)`` ends at half of its learning rate.
-    """
-    W, N = config.warmup_steps, config.max_steps
-    if W <= N:
-        return None
-    end = lr_at(N, config)
-    cosine = ", and the cosine decay to min_lr never starts" if config.min_lr is not None else ""
-    return (f"warmup_steps {W} > max_steps {N}: the learning rate rises for the whole run, up to "
-            f"{end:.3g} at the last step, {N / W:.0%} of its peak learning_rate "
-            f"{config.learning_rate:g}{cosine}. For the whole schedule, train at least {W} "
-            "steps or shorten the warmup.")  # fmt: skip
-
-
 def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; weight decay on matrices only, not on biases.
 
@@ -321,6 +278,7 @@ def train(
     tokenizer=None,
     corpus: str | None = None,
     on_evaluate: Callable[[History], None] | None = None,
+    early_stopping=None,
 ) -> History:
     """Train ``model`` in place with AdamW on random windows of ``train_data``.
 
@@ -350,6 +308,9 @@ def train(
             loads it (``lmcourse.pretrained.load_model`` reports it).
         on_evaluate: called with the ``History`` after each estimate of the losses, e.g.
             ``lmcourse.liveplot.LiveLossPlot()``, which redraws the curves in a notebook.
+        early_stopping: an ``lmcourse.regularization.EarlyStopping``, told every validation
+            loss; training ends (saved, like a last step) when it says stop. It starts afresh
+            at a resume: it does not see the losses before.
 
     Raises:
         FileExistsError: ``out_dir`` already holds a checkpoint and ``resume`` is False (a new
@@ -371,6 +332,8 @@ def train(
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
     if on_evaluate is not None and not callable(on_evaluate):
         raise TypeError(f"on_evaluate must be callable, got {on_evaluate!r}.")
+    if early_stopping is not None and not callable(getattr(early_stopping, "update", None)):
+        raise TypeError(f"early_stopping must be an EarlyStopping, got {early_stopping!r}.")
     _check_trainable(model)
     _check_tokenizer(model, tokenizer)
     check_out_dir(out_dir, resume)
@@ -389,7 +352,7 @@ def train(
                   corpus)  # fmt: skip
         if resume:
             run.resume()
-        run.on_evaluate = on_evaluate
+        run.on_evaluate, run.early_stopping = on_evaluate, early_stopping
         return run.loop(progress, tqdm)
 
 

@@ -159,6 +159,7 @@ class Run:
         self.optimizer = configure_optimizer(model, config)
         self.history, self.step, self.seconds_before = History(), 0, 0.0
         self.on_evaluate = None  # called with the History after each evaluation
+        self.early_stopping, self.stopped_early = None, False  # lmcourse.regularization's
         self.net = distributed.wrap(self._compiled(model))
         self.compile_checked = not config.compile
         self.amp = device.type == "cuda" and config.mixed_precision
@@ -269,6 +270,9 @@ class Run:
         self._log({"step": self.step, "train_loss": train_loss, "val_loss": val_loss})
         if self.on_evaluate is not None and distributed.is_main_process():
             self.on_evaluate(self.history)  # e.g. lmcourse.liveplot.LiveLossPlot
+        if self.early_stopping is not None:  # every process decides; one "stop" stops them all
+            stop = self.early_stopping.update(self.step, val_loss, self.model)
+            self.stopped_early = distributed.all_sum([float(stop)])[0] > 0
 
     def _batches(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """The step's micro-batches: every process draws the global batch, keeps its share."""
@@ -333,9 +337,12 @@ class Run:
                 every = config.checkpoint_interval or config.eval_interval
                 # (stopping: Ctrl-C or SIGTERM came during this step: save it, then stop)
                 stopping = stop.requested()
-                if self.step % every == 0 or self.step == config.max_steps or stopping:
+                last = self.step == config.max_steps or self.stopped_early
+                if self.step % every == 0 or last or stopping:
                     self._finish(start)
                     self.save()
+                if self.stopped_early:
+                    break
                 if stopping and self.step < config.max_steps:
                     raise TrainingInterrupted(self.step, config.max_steps, self.ckpt_path,
                                               stopping)  # fmt: skip
