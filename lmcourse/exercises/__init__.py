@@ -20,6 +20,7 @@ from lmcourse.exercises import (
     gradients,  # registers the exercises of notebook 03
     inside,  # registers the exercises of notebook 10
     recurrence,  # registers the exercises of notebook 04
+    regularization,  # registers the exercises of notebook 13
     scale,  # registers the exercises of notebook 12
     text_as_data,  # registers the exercises of notebook 01
     tokenization,  # registers the exercises of notebook 11
@@ -56,6 +57,7 @@ __all__ = [
     "inside",
     "names",
     "recurrence",
+    "regularization",
     "register",
     "scale",
     "show_solution",
