@@ -161,3 +161,49 @@ def test_ctrl_c_at_torchrun_stops_every_process_after_the_same_step_and_saves_it
     assert load_checkpoint(run / "ckpt.pt")["step"] == step > 20  # saved, not 10 or 20
     records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == list(range(1, step + 1))
+
+
+EARLY_STOP_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, torch
+    from lmcourse import distributed
+    from lmcourse.data import train_val_split
+    from lmcourse.gpt import GPT, GPTConfig
+    from lmcourse.tokenizers import CharTokenizer
+    from lmcourse.train import TrainConfig, train
+
+    class StopOnOneProcess:  # says stop at step 4 on process 1 only
+        def update(self, step, val_loss, model):
+            return distributed.rank() == 1 and step >= 4
+
+    torch.set_num_threads(1)
+    device = distributed.setup("cpu")
+    text = "To be, or not to be, that is the question:\\n" * 40
+    tok = CharTokenizer.from_text(text)
+    train_data, val_data = train_val_split(torch.tensor(tok.encode(text)))
+    model = GPT(GPTConfig(tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    run = TrainConfig(max_steps=10, batch_size=2, block_size=16, eval_interval=2,
+                      eval_batches=1, device=device)
+    history = train(model, train_data, val_data, run, progress=False,
+                    early_stopping=StopOnOneProcess())
+    with open(sys.argv[1] + str(distributed.rank()), "w") as f:
+        json.dump({"steps": len(history.step_loss), "evaluated": history.steps}, f)
+    distributed.teardown()
+    """
+)
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_early_stopping_on_one_process_stops_them_all_after_the_same_step(tmp_path):
+    # the processes see the same validation losses, but a stop must never depend on that: one
+    # process stopping alone would leave the others waiting in their next all-reduce forever
+    script = tmp_path / "early_stop_ddp.py"
+    script.write_text(EARLY_STOP_SCRIPT)
+    out = tmp_path / "rank"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    result = subprocess.run([*torchrun, str(script), str(out)], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for rank in (0, 1):
+        seen = json.loads((tmp_path / f"rank{rank}").read_text())
+        assert seen == {"steps": 4, "evaluated": [0, 2, 4]}
