@@ -11,8 +11,9 @@ plays:
 - ``InputNoise``: data augmentation for text, replacing a fraction of the input tokens by random
   ones while the targets stay clean (data noising, Xie et al., 2017): the same sentence never
   comes twice in the same form.
-- ``EarlyStopping``: watch the validation loss, stop when it has not improved for a while and
-  go back to the best weights seen (``lmcourse.train.train(..., early_stopping=...)``).
+- ``EarlyStopping``: watch the validation loss, stop when it has not improved for a while
+  (``lmcourse.train.train(..., early_stopping=...)``), then ``restore`` the best weights seen
+  (``train`` leaves the model, and its checkpoint, at the last step).
 - Dropout is part of the models themselves (``GPTConfig.dropout``).
 
 Overfitting also shows in what a model writes: ``copied_fraction`` and ``longest_copy`` measure
@@ -27,6 +28,7 @@ training a wrapped model holds the model itself (``lmcourse.checkpoint.unwrap``)
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -125,7 +127,12 @@ class InputNoise(nn.Module):
         if not (is_int(vocab_size) and vocab_size >= 1):
             raise ValueError("InputNoise needs the vocabulary size: pass vocab_size=tokenizer."
                              f"vocab_size (got {vocab_size!r}).")  # fmt: skip
-        self.module, self.p, self.vocab_size, self.config = model, float(p), vocab_size, config
+        known = getattr(config, "vocab_size", None)  # (a smaller vocab_size is fine: a tokenizer's)
+        if is_int(known) and vocab_size > known:
+            raise ValueError(f"vocab_size {vocab_size} is more than the model's {known}: the "
+                             "random ids would be outside its embedding table.")  # fmt: skip
+        self.module, self.p, self.config = model, float(p), config
+        self.vocab_size = int(vocab_size)
 
     def corrupt(self, idx: torch.Tensor) -> torch.Tensor:
         """``idx`` (B, T) with about a fraction ``p`` of its tokens replaced by random ones."""
@@ -148,7 +155,9 @@ class EarlyStopping:
     ``update(step, val_loss, model)`` is called after each evaluation (``train`` does it when
     given ``early_stopping=``); it keeps a copy of the weights at the best validation loss so
     far, and returns True when the last ``patience`` evaluations all failed to beat that best
-    by more than ``min_delta``. ``restore(model)`` then puts the best weights back.
+    by more than ``min_delta``. ``restore(model)`` then puts the best weights back: ``train``
+    does not, and the checkpoint it saves at the stop holds the last step's weights. Once it
+    has said stop it says stop at every call: use a new ``EarlyStopping`` for each run.
 
     The validation loss chooses the stopping step, so it is no longer an unbiased estimate of
     the loss on new text: report a third, untouched text (a test set) if that matters.
@@ -177,7 +186,7 @@ class EarlyStopping:
             raise ValueError(f"val_loss must be a finite number, got {val_loss!r} at step {step}.")
         if val_loss < self.best_loss - self.min_delta:
             self.best_step, self.best_loss, self.bad_evaluations = step, float(val_loss), 0
-            self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self._best_state = copy.deepcopy(model.state_dict())  # not a view: a copy
         else:
             self.bad_evaluations += 1
         if self.bad_evaluations >= self.patience:
@@ -185,10 +194,15 @@ class EarlyStopping:
         return self.stopped_step is not None
 
     def restore(self, model: nn.Module) -> nn.Module:
-        """Load the weights of the best evaluation into ``model`` (the one ``update`` saw)."""
+        """Load the weights of the best evaluation into ``model``.
+
+        ``model`` is the one ``update`` saw, or the model inside it when that was a wrapper
+        (``WeightPenalty``, ``InputNoise``, DDP, ``torch.compile``), or a wrapper around it:
+        wrappers only put ``module.`` or ``_orig_mod.`` in front of the same weights' names.
+        """
         if self._best_state is None:
             raise ValueError("EarlyStopping has seen no evaluation yet: nothing to restore.")
-        model.load_state_dict(self._best_state)
+        model.load_state_dict(_named_as_in(model, self._best_state))
         return model
 
     def __repr__(self) -> str:
@@ -228,6 +242,29 @@ def longest_copy(sample: str, training_text: str) -> str:
             best_start, best_length = start, end - start
             end += 1
     return sample[best_start : best_start + best_length]
+
+
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # ours and DDP's; torch.compile's
+
+
+def _inner_name(key: str) -> str:
+    """A state_dict key without the prefixes that wrappers put in front of it."""
+    while key.startswith(_WRAPPER_PREFIXES):
+        key = key.split(".", 1)[1]
+    return key
+
+
+def _named_as_in(model: nn.Module, state: dict) -> dict:
+    """``state`` with its keys renamed as ``model`` names the same weights, if they correspond
+    one to one once the wrappers' prefixes are dropped; else ``state`` itself (and
+    ``load_state_dict`` then names the keys that differ)."""
+    names = list(model.state_dict())
+    if set(names) == set(state):
+        return state
+    by_inner = {_inner_name(name): name for name in names}
+    renamed = {by_inner.get(_inner_name(key), key): value for key, value in state.items()}
+    one_to_one = len(by_inner) == len(names) and len(renamed) == len(state)
+    return renamed if one_to_one and set(renamed) == set(names) else state
 
 
 def _check_strength(name: str, value: float) -> None:

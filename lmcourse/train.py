@@ -309,8 +309,9 @@ def train(
         on_evaluate: called with the ``History`` after each estimate of the losses, e.g.
             ``lmcourse.liveplot.LiveLossPlot()``, which redraws the curves in a notebook.
         early_stopping: an ``lmcourse.regularization.EarlyStopping``, told every validation
-            loss; training ends (saved, like a last step) when it says stop. It starts afresh
-            at a resume: it does not see the losses before.
+            loss; training ends (saved, like a last step) when it says stop. The model and the
+            checkpoint keep the last step's weights: ``early_stopping.restore(model)`` puts the
+            best ones back. A resume starts it afresh (it does not see the losses before).
 
     Raises:
         FileExistsError: ``out_dir`` already holds a checkpoint and ``resume`` is False (a new
@@ -334,6 +335,10 @@ def train(
         raise TypeError(f"on_evaluate must be callable, got {on_evaluate!r}.")
     if early_stopping is not None and not callable(getattr(early_stopping, "update", None)):
         raise TypeError(f"early_stopping must be an EarlyStopping, got {early_stopping!r}.")
+    stopped = getattr(early_stopping, "stopped_step", None)
+    if stopped is not None:
+        raise ValueError(f"this EarlyStopping already stopped a run (at step {stopped}): make a "
+                         "new one for each run.")  # fmt: skip
     _check_trainable(model)
     _check_tokenizer(model, tokenizer)
     check_out_dir(out_dir, resume)

@@ -213,6 +213,12 @@ def test_input_noise_refuses_a_fraction_outside_0_to_1(bad):
         InputNoise(_gpt(), p=bad)
 
 
+def test_input_noise_refuses_ids_the_model_has_no_embedding_for():
+    with pytest.raises(ValueError, match="vocab_size 30 is more than the model's 17"):
+        InputNoise(_gpt(), p=0.1, vocab_size=30)
+    assert InputNoise(_gpt(), p=0.1, vocab_size=V - 2).vocab_size == V - 2  # a tokenizer's: fine
+
+
 def test_input_noise_needs_a_vocabulary_size():
     bare = Recorder()
     bare.config = None  # a model that does not say how many tokens it knows
@@ -290,6 +296,27 @@ def test_train_stops_early_and_the_best_weights_are_those_of_a_run_that_ended_th
         assert torch.equal(a, b)  # bit for bit: the same steps, the same batches
 
 
+def test_restore_takes_the_model_inside_a_wrapper_or_a_wrapper_around_it():
+    model = _gpt(seed=3)
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    net = InputNoise(WeightPenalty(model, l2=1e-3), p=0.1)
+    stopper = EarlyStopping(patience=1)
+    stopper.update(0, 1.0, net)  # what train() passes: the wrapper, keys "module.module...."
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # training went on, and got worse
+    assert stopper.update(1, 2.0, net)
+    inside = stopper.restore(_gpt(seed=9))  # the model inside a wrapper like it
+    around = _gpt(seed=9)
+    stopper.restore(torch.compile(WeightPenalty(around, l1=1e-3)))  # "_orig_mod.module...."
+    stopper.restore(model)  # (fit() in notebook 13 restores the GPT it wrapped)
+    for restored in (inside, around, model):
+        for name, value in restored.state_dict().items():
+            assert torch.equal(value, best[name]), name
+    with pytest.raises(RuntimeError, match="Missing key"):  # another model is still refused
+        stopper.restore(nn.Linear(2, 2))
+
+
 def test_a_run_stopped_early_saves_its_last_step(tmp_path):
     stopper = EarlyStopping(patience=2)
     history = train(_gpt(seed=3), TRAIN[:60], VAL, _overfitting_config(), progress=False,
@@ -353,3 +380,29 @@ def test_copied_fraction_errors():
         copied_fraction("abc", "abcdef")
     with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         copied_fraction("abc", "abcdef", n=0)
+
+
+def test_a_stopper_that_has_stopped_is_not_reused():
+    stopper = EarlyStopping(patience=1)
+    model = nn.Linear(1, 1)
+    stopper.update(0, 1.0, model)
+    stopper.update(1, 2.0, model)
+    with pytest.raises(ValueError, match="already stopped a run \\(at step 1\\): make a new one"):
+        train(_gpt(), TRAIN, VAL, _overfitting_config(max_steps=2), early_stopping=stopper)
+
+
+def test_early_stopping_copies_state_that_is_not_a_tensor():
+    class WithExtraState(nn.Linear):
+        def get_extra_state(self):
+            return {"note": [1, 2]}
+
+        def set_extra_state(self, state):
+            self.seen = state
+
+    model = WithExtraState(2, 2)
+    stopper = EarlyStopping()
+    stopper.update(0, 1.0, model)
+    with torch.no_grad():
+        model.weight.zero_()
+    stopper.restore(model)
+    assert model.seen == {"note": [1, 2]} and model.weight.abs().sum() > 0
