@@ -43,7 +43,7 @@ NOTEBOOK_00 = ["00.count_speeches"]
 NOTEBOOK_01 = ["01.decode", "01.encode", "01.split", "01.top_words", "01.unk_rate"]
 NOTEBOOK_02 = ["02.bigram_counts", "02.sample_index", "02.kn_bigram_prob"]
 NOTEBOOK_03 = ["03.softmax", "03.one_hot", "03.context_windows"]
-# the exercises of notebooks 04 to 13, whose other tests are in test_exercises_<module>.py
+# the exercises of notebooks 04 to 16, whose other tests are in test_exercises_<module>.py
 NOTEBOOK_04 = ["04.gradient_back", "04.clip_by_norm"]
 NOTEBOOK_05 = ["05.lstm_params", "05.gru_paper_step"]
 NOTEBOOK_06 = ["06.causal_mask", "06.attention_weights", "06.attention_params"]
@@ -61,6 +61,7 @@ NOTEBOOK_10 = ["10.offset_score", "10.word_start_positions"]
 NOTEBOOK_11 = ["11.most_frequent_pair", "11.encode_by_replay", "11.bits_per_character"]
 NOTEBOOK_12 = ["12.train_days", "12.adam_memory_gb", "12.kv_cache_tokens"]
 NOTEBOOK_13 = ["13.weight_penalty", "13.early_stop", "13.shrink_factor"]
+NOTEBOOK_16 = ["16.bits_per_character", "16.word_perplexity", "16.pareto_front"]
 
 
 # --------------------------------------------------------------------------- wrong answers
@@ -214,7 +215,8 @@ def feedback(name, fn) -> str:
     + NOTEBOOK_10
     + NOTEBOOK_11
     + NOTEBOOK_12
-    + NOTEBOOK_13,
+    + NOTEBOOK_13
+    + NOTEBOOK_16,
 )
 def test_registered_and_references_pass(name):
     assert name in names()
@@ -226,12 +228,13 @@ def test_registered_and_references_pass(name):
     assert "not implemented yet" in feedback(name, stub)
     if name not in NONE_IS_AN_ANSWER:  # a body of `...` returns None: for these, sometimes right
         assert "not implemented yet" in feedback(name, ellipsis_body)
-    if name in NOTEBOOK_11 + NOTEBOOK_12 + NOTEBOOK_13:  # plain numbers and lists: comparable
+    if name in NOTEBOOK_11 + NOTEBOOK_12 + NOTEBOOK_13 + NOTEBOOK_16:  # plain numbers and lists
         assert get(name).case_list() == get(name).case_list()  # the same cases every time
 
 
 NONE_IS_AN_ANSWER = {"11.most_frequent_pair"}  # None: no chunk has two ids
-# (13.early_stop's stop is None when training never stops, but inside its tuple: never None)
+# (13.early_stop's stop is None when training never stops, but inside its tuple: never None;
+# 16.pareto_front of no models is [], never None)
 
 
 @pytest.mark.parametrize(
@@ -240,6 +243,7 @@ NONE_IS_AN_ANSWER = {"11.most_frequent_pair"}  # None: no chunk has two ids
         "lmcourse.exercises",
         "lmcourse.exercises.decoding",
         "lmcourse.exercises.inside",
+        "lmcourse.exercises.leaderboard",
         "lmcourse.exercises.regularization",
         "lmcourse.exercises.scale",
         "lmcourse.exercises.tokenization",
@@ -247,8 +251,8 @@ NONE_IS_AN_ANSWER = {"11.most_frequent_pair"}  # None: no chunk has two ids
 )
 def test_importing_the_exercises_does_not_import_torch(module):
     # notebook 00 checks the environment: its exercise must work before torch is known to import
-    # (nor do notebooks 11 to 13's exercises import the modules whose answers they would give)
-    answers = {"lmcourse.bpe", "lmcourse.scaling", "lmcourse.regularization"}
+    # (nor do notebooks 11 to 16's exercises import the modules whose answers they would give)
+    answers = {"lmcourse.bpe", "lmcourse.lm", "lmcourse.scaling", "lmcourse.regularization"}
     code = (f"import sys, {module}; assert 'torch' not in sys.modules, 'torch imported'; "
             f"assert not {answers!r} & set(sys.modules)")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -19,6 +19,7 @@ from lmcourse.exercises import (
     gpt_bugs,  # registers the exercises of notebook 07
     gradients,  # registers the exercises of notebook 03
     inside,  # registers the exercises of notebook 10
+    leaderboard,  # registers the exercises of notebook 16
     recurrence,  # registers the exercises of notebook 04
     regularization,  # registers the exercises of notebook 13
     scale,  # registers the exercises of notebook 12
@@ -55,6 +56,7 @@ __all__ = [
     "get",
     "gradients",
     "inside",
+    "leaderboard",
     "names",
     "recurrence",
     "regularization",
