@@ -8,6 +8,7 @@ solution code in the feedback); their hints are tested in test_exercises_countin
 
 import ast
 import copy
+import importlib
 import inspect
 import math
 import random
@@ -799,3 +800,13 @@ def test_unk_rate_hand_cases():
     assert unk_rate(to_be, "to be or not".split(), 1) == 0.0
     assert unk_rate(to_be, "sleep sleep to".split(), 1) == 2 / 3  # repeats count twice
     assert unk_rate(to_be, [], 3) == 0.0
+
+
+@pytest.mark.parametrize("module", ["scale", "regularization", "leaderboard"])
+def test_slip_hints_name_the_mistake_not_the_answer(module):
+    # the modules whose feedback names slips (lmcourse.exercises.slips): a hint is the same words
+    # in every case, so it cannot give away any case's answer
+    solutions = importlib.import_module(f"lmcourse.exercises.{module}")._SOLUTIONS
+    for name, (_, cases, slips) in solutions.items():
+        hints = {tuple(dict.fromkeys(hint for hint, _ in slips(*args))) for args in cases()}
+        assert len(hints) == 1, name

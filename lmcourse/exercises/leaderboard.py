@@ -11,12 +11,12 @@ them imports neither torch nor ``lmcourse.lm`` (the tests compare them with
 """
 
 import math
-import numbers
 import random
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
-from lmcourse.exercises.difference import _a, _kind, _short, describe_difference
+from lmcourse.exercises.difference import describe_difference
+from lmcourse.exercises.slips import number_compare, slip_hint
 
 # --------------------------------------------------------------------------- reference solutions
 
@@ -79,22 +79,6 @@ def pareto_front(models: list[tuple[str, float, float]]) -> list[str]:
 # ``check`` calls ``compare(expected, got)``; the hints also need the case's inputs, so each
 # compare tries the cases whose reference output is ``expected`` and names the classic slips
 # that return what the learner's function returned (all of them, when two slips coincide).
-
-
-def _hint(name: str, expected: Any, got: Any, same: Any) -> str | None:
-    """The hints of the slips, ``[(hint, value), ...]``, whose value is ``got`` in a case."""
-    solution, cases, slips = _SOLUTIONS[name]
-    for args in cases():
-        if solution(*args) != expected:
-            continue
-        try:
-            pairs = slips(*args)
-        except ArithmeticError:  # a slip that divides by 0, or overflows, on this case
-            continue
-        hints = [hint for hint, value in pairs if not same(value, expected) and same(value, got)]
-        if hints:
-            return "; or ".join(dict.fromkeys(hints))
-    return None
 
 
 def _bits_slips(nats: float, tokens: int, characters: int) -> list[tuple[str, float]]:
@@ -173,27 +157,6 @@ def _front_slips(models: list[tuple[str, float, float]]) -> list[tuple[str, list
     ]  # fmt: skip
 
 
-def _close(a: Any, b: Any) -> bool:
-    """Equal within a relative 1e-6: float32 arithmetic passes, a wrong base or unit does not."""
-    return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
-
-
-def _compare_number(name: str, fallback: str) -> Any:
-    """A compare for a float answer: within 1e-6, else the difference and the slip named."""
-
-    def compare(expected: float, got: Any) -> str | None:
-        if _kind(got) in ("tensor", "numpy array"):
-            return f"expected a float, got {_a(got)} (return a plain number: float(x) or x.item())"
-        if not isinstance(got, numbers.Real) or isinstance(got, bool):
-            return describe_difference(expected, got, "numbers")
-        if _close(expected, got):
-            return None
-        hint = _hint(name, expected, got, _close) or fallback
-        return f"expected {_short(expected)}, got {_short(got)} ({hint})"
-
-    return compare
-
-
 def _same_names(a: Any, b: Any) -> bool:
     return list(a) == list(b)
 
@@ -211,7 +174,7 @@ def _compare_front(expected: list[str], got: Any) -> str | None:
         return f"{difference} (return the models' names only, not their (name, size, bits) tuples)"
     if not all(isinstance(item, str) for item in got):
         return f"{difference} (the items are the models' names, strings)"
-    hint = _hint("16.pareto_front", expected, got, _same_names)
+    hint = slip_hint(_SOLUTIONS, "16.pareto_front", expected, got, _same_names)
     if hint is None and sorted(got) == sorted(expected):
         hint = "the right models in the wrong order: sort them by size, smallest first"
     return f"{difference} ({hint or _FRONT_FALLBACK})"
@@ -308,7 +271,8 @@ register(
         solution=bits_per_character,
         cases=_bits_cases,
         noun="numbers",
-        compare=_compare_number(
+        compare=number_compare(
+            _SOLUTIONS,
             "16.bits_per_character",
             "turn the mean into the text's total, the nats into bits, then share the bits "
             "among the characters",
@@ -326,7 +290,8 @@ register(
         solution=word_perplexity,
         cases=_perplexity_cases,
         noun="numbers",
-        compare=_compare_number(
+        compare=number_compare(
+            _SOLUTIONS,
             "16.word_perplexity",
             "find the bits a word costs, then the perplexity those bits are worth",
         ),

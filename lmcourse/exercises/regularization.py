@@ -15,7 +15,8 @@ import random
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
-from lmcourse.exercises.difference import _a, _kind, _short, describe_difference
+from lmcourse.exercises.difference import _kind, _short, describe_difference
+from lmcourse.exercises.slips import close, number_compare, slip_hint
 
 # --------------------------------------------------------------------------- reference solutions
 
@@ -74,22 +75,6 @@ def shrink_factor(steps: int, lr: float, weight_decay: float) -> float:
 # ``check`` calls ``compare(expected, got)``; the hints also need the case's inputs, so each
 # compare tries the cases whose reference output is ``expected`` and names the classic slips
 # that return what the learner's function returned (all of them, when two slips coincide).
-
-
-def _hint(name: str, expected: Any, got: Any, same: Any) -> str | None:
-    """The hints of the slips, ``[(hint, value), ...]``, whose value is ``got`` in a case."""
-    solution, cases, slips = _SOLUTIONS[name]
-    for args in cases():
-        if solution(*args) != expected:
-            continue
-        try:
-            pairs = slips(*args)
-        except ArithmeticError:  # a slip that divides by 0 on this case
-            continue
-        hints = [hint for hint, value in pairs if not same(value, expected) and same(value, got)]
-        if hints:
-            return "; or ".join(dict.fromkeys(hints))
-    return None
 
 
 def _sums(values: list[list]) -> tuple[float, float, int]:
@@ -208,7 +193,7 @@ def _compare_stop(expected: tuple[int, int | None], got: Any) -> str | None:
         return f"{difference} (both items are indexes of evaluations, ints, or None for a stop " \
                "that never comes)"  # fmt: skip
     got = tuple(got)
-    hint = _hint("13.early_stop", expected, got, _same_indexes) or (
+    hint = slip_hint(_SOLUTIONS, "13.early_stop", expected, got, _same_indexes) or (
         "go through the losses in order, keeping the best loss so far, where it was, and how "
         "many evaluations in a row have not improved on it"
     )
@@ -235,28 +220,6 @@ def _shrink_slips(steps: int, lr: float, weight_decay: float) -> list[tuple[str,
         (off_by_one, (1 - decay) ** (steps + 1)),
         ("weight decay shrinks the weights: each step's factor is below 1", (1 + decay) ** steps),
     ]
-
-
-def _close(a: Any, b: Any, abs_tol: float = 1e-12) -> bool:
-    """Equal within a relative 1e-6: float32 sums pass, the exponential approximation does not
-    (``abs_tol`` 0 for factors that may be tiny yet must be right)."""
-    return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=abs_tol)
-
-
-def _compare_number(name: str, fallback: str, same: Any = _close) -> Any:
-    """A compare for a float answer: ``same`` passes it, else the difference and the slip."""
-
-    def compare(expected: float, got: Any) -> str | None:
-        if _kind(got) in ("tensor", "numpy array"):
-            return f"expected a float, got {_a(got)} (return a plain number: float(x) or x.item())"
-        if not isinstance(got, numbers.Real) or isinstance(got, bool):
-            return describe_difference(expected, got, "numbers")
-        if same(expected, got):
-            return None
-        hint = _hint(name, expected, got, same) or fallback
-        return f"expected {_short(expected)}, got {_short(got)} ({hint})"
-
-    return compare
 
 
 # --------------------------------------------------------------------------- cases
@@ -358,7 +321,8 @@ register(
         solution=weight_penalty,
         cases=_penalty_cases,
         noun="numbers",
-        compare=_compare_number(
+        compare=number_compare(
+            _SOLUTIONS,
             "13.weight_penalty",
             "add l1 times the sum of the |w| and l2/2 times the sum of the w², both over the "
             "weights of the 2-D lists only",
@@ -390,10 +354,11 @@ register(
         solution=shrink_factor,
         cases=_shrink_cases,
         noun="numbers",
-        compare=_compare_number(
+        compare=number_compare(
+            _SOLUTIONS,
             "13.shrink_factor",
             "find the factor one step multiplies the weight by, then apply it once per step",
-            same=functools.partial(_close, abs_tol=0.0),
+            same=functools.partial(close, abs_tol=0.0),
         ),
     )
 )

@@ -14,6 +14,7 @@ from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
 from lmcourse.exercises.difference import _short, describe_difference
+from lmcourse.exercises.slips import number_compare, slip_hint
 
 #: Seconds in a day.
 DAY = 24 * 3600
@@ -77,27 +78,6 @@ def kv_cache_tokens(
 # ``check`` calls ``compare(expected, got)``; the hints also need the case's inputs, so each
 # compare tries the cases whose reference output is ``expected`` and names the classic slips
 # that return what the learner's function returned (all of them, when two slips coincide).
-
-
-def _close(a: Any, b: Any) -> bool:
-    """Equal within float32 rounding: a learner may compute in float32 (numpy, a tensor)."""
-    return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-12)
-
-
-def _hint(name: str, expected: Any, got: Any, same: Any) -> str | None:
-    """The hints of the slips, ``[(hint, value), ...]``, whose value is ``got`` in a case."""
-    solution, cases, slips = _SOLUTIONS[name]
-    for args in cases():
-        if solution(*args) != expected:
-            continue
-        try:
-            pairs = slips(*args)
-        except ArithmeticError:  # a slip that divides by 0 on this case
-            continue
-        hints = [hint for hint, value in pairs if not same(value, expected) and same(value, got)]
-        if hints:
-            return "; or ".join(dict.fromkeys(hints))
-    return None
 
 
 def _days_slips(N: float, D: float, G: int, P: float, m: float) -> list[tuple[str, float]]:
@@ -192,20 +172,6 @@ def _tokens_slips(L: int, C: int, b: int, M: float, B: int) -> list[tuple[str, i
     ]
 
 
-def _compare_number(name: str, fallback: str) -> Any:
-    """A compare for a float answer: within 1e-6, else the difference and the slip named."""
-
-    def compare(expected: float, got: Any) -> str | None:
-        if not isinstance(got, numbers.Real) or isinstance(got, bool):
-            return describe_difference(expected, got, "numbers")
-        if _close(expected, got):
-            return None
-        hint = _hint(name, expected, got, _close) or fallback
-        return f"expected {_short(expected)}, got {_short(got)} ({hint})"
-
-    return compare
-
-
 def _compare_tokens(expected: int, got: Any) -> str | None:
     """Exactly the int; a float is named as such, a fraction of a token asked to round down."""
     difference = describe_difference(expected, got, "tokens")
@@ -226,7 +192,9 @@ def _compare_tokens(expected: int, got: Any) -> str | None:
             "find the bytes one token takes in the caches of the whole batch, then how many "
             "whole tokens fit in the memory"
         )
-        notes.append(_hint("12.kv_cache_tokens", expected, got, operator.eq) or fallback)
+        notes.append(
+            slip_hint(_SOLUTIONS, "12.kv_cache_tokens", expected, got, operator.eq) or fallback
+        )
     return f"{difference} ({'; '.join(notes)})"
 
 
@@ -297,7 +265,8 @@ register(
         solution=train_days,
         cases=_days_cases,
         noun="numbers",
-        compare=_compare_number(
+        compare=number_compare(
+            _SOLUTIONS,
             "12.train_days",
             "work out the FLOPs of training, the FLOP/s the whole cluster really reaches, the "
             "seconds that takes, then turn the seconds into days",
@@ -315,7 +284,8 @@ register(
         solution=adam_memory_gb,
         cases=_memory_cases,
         noun="numbers",
-        compare=_compare_number(
+        compare=number_compare(
+            _SOLUTIONS,
             "12.adam_memory_gb",
             "add up the bytes per parameter (weights, gradients, two moments), multiply by the "
             "parameters, then turn bytes into GB",
