@@ -810,3 +810,23 @@ def test_slip_hints_name_the_mistake_not_the_answer(module):
     for name, (_, cases, slips) in solutions.items():
         hints = {tuple(dict.fromkeys(hint for hint, _ in slips(*args))) for args in cases()}
         assert len(hints) == 1, name
+
+
+# the exercises whose answer is a float, checked by lmcourse.exercises.slips.number_compare
+NUMBER_ANSWERS = ["12.train_days", "12.adam_memory_gb", "13.weight_penalty", "13.shrink_factor",
+                  "16.bits_per_character", "16.word_perplexity"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", NUMBER_ANSWERS)
+def test_bad_number_answers_get_clear_feedback(feedback, name):
+    solution = get(name).solution
+    first_call = iter([None])  # a `return` missing in one branch: None once, then right
+    text = feedback(name, lambda *a: next(first_call, solution(*a)))
+    assert "your function returned None (is a `return` missing?)" in text
+    assert "expected a float, got a str" in feedback(name, lambda *a: str(solution(*a)))
+    text = feedback(name, lambda *a: torch.tensor(solution(*a)))
+    assert "expected a float, got a tensor (return a plain number: float(x) or x.item())" in text
+    text = feedback(name, lambda *a: np.array([solution(*a)]))
+    assert "expected a float, got a numpy array (return a plain number" in text
+    assert "expected a float, got a list" in feedback(name, lambda *a: [solution(*a)])
+    assert "expected a float, got a bool" in feedback(name, lambda *a: True)
