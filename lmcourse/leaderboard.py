@@ -33,12 +33,13 @@ __all__ = [
 COLUMNS = ("model", "bits per character", "parameters", "training time", "scored in windows of",
            "produced by")  # fmt: skip
 
-#: Families, in the course's order, with words that name them in a row's model column.
+#: Families, in the course's order, with a pattern of the words that name them in a row's model
+#: column; a name that matches two families belongs to the later one ("neural bigram").
 FAMILIES = {
-    "counting": ("uniform", "unigram", "bigram, add-one", "-gram"),
-    "feed-forward": ("neural bigram", "MLP"),
-    "recurrent": ("RNN", "GRU", "LSTM"),
-    "transformer": ("GPT",),
+    "counting": r"\b(uniform|unigram|bigram|trigram|\d+-gram|n-gram)\b",
+    "feed-forward": r"\b(neural bigram|MLP)\b",
+    "recurrent": r"\b(RNN|GRU|LSTM)\b",
+    "transformer": r"\b(GPT|transformer)\b",
 }
 
 
@@ -51,8 +52,8 @@ class Entry:
         bits: bits per character on the validation text.
         size: parameters, or stored counts for a count model (``size_unit`` says which).
         size_unit: ``"parameters"`` or ``"counts"``.
-        seconds: training time on the course's 2-core CPU (None: nothing to train; a time
-            given as "< 1 s" is read as 1).
+        seconds: training time on the course's 2-core CPU (None: nothing to train, or a time
+            given only as a bound, "< 1 s").
         time: the training time as the README writes it.
         window: the window the model was scored in.
         produced_by: the notebook or command that made the row.
@@ -75,17 +76,19 @@ class Entry:
 def family(model: str) -> str:
     """The family of a model named in the leaderboard: counting, feed-forward, recurrent or
     transformer (the later family wins: "GPT ... over BPE tokens" is a transformer)."""
-    found = [name for name, words in FAMILIES.items() if any(word in model for word in words)]
+    found = [name for name, pattern in FAMILIES.items() if re.search(pattern, model)]
     if not found:
         raise ValueError(f"{model!r} names no known family ({', '.join(FAMILIES)}).")
     return found[-1]
 
 
 def short_name(model: str) -> str:
-    """A label for a plot: the model's name up to its first comma or bracket, with the preset
-    and "BPE" kept, so that the GPT rows stay apart ("GPT (cpu)", "GPT (cpu, BPE)")."""
+    """A label for a plot: the model's name up to its first comma or bracket, with the preset,
+    "BPE" and a learning rate kept, so that rows of one kind stay apart ("GPT (cpu)",
+    "GPT (cpu, BPE)", "vanilla RNN (lr 1e-2)")."""
     base = re.split(r" \(|, ", model)[0]
     extras = [m[1] for m in re.finditer(r"`(\w+)` preset", model)] + ["BPE"] * ("BPE" in model)
+    extras += re.findall(r"\blr [\d.e-]+", model)
     return f"{base} ({', '.join(extras)})" if extras else base
 
 
@@ -105,9 +108,15 @@ def parse_leaderboard(markdown: str) -> list[Entry]:
     if "\n## Leaderboard" not in "\n" + markdown:
         raise ValueError("the text has no '## Leaderboard' section.")
     section = ("\n" + markdown).split("\n## Leaderboard", 1)[1].split("\n## ", 1)[0]
-    lines = [line.strip() for line in section.splitlines() if line.strip().startswith("|")]
+    lines = section.strip().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith("|")), len(lines))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip().startswith("|")),
+               len(lines))  # fmt: skip
+    lines = [line.strip() for line in lines[start:end]]  # the first table only
     if len(lines) < 3:
         raise ValueError("the Leaderboard section has no table with rows.")
+    if not all(re.fullmatch(r":?-+:?", cell) for cell in _cells(lines[1])):
+        raise ValueError(f"the leaderboard's second line must be its |---| rule, got {lines[1]!r}.")
     header = _cells(lines[0])
     if len(header) != len(COLUMNS) or not all(
         h.lower().startswith(c) for h, c in zip(header, COLUMNS)
@@ -155,9 +164,9 @@ def _entry(cells: list[str], number: int) -> Entry:
 
 def _seconds(time: str, number: int) -> float | None:
     """Seconds from "54 s", "0.4 s (counting)", "< 1 s (counting)", "27 min" or "none"."""
-    if time == "none":
+    if time == "none" or time.startswith("<"):  # nothing to train, or only a bound
         return None
-    match = re.fullmatch(r"(<\s*)?([\d.]+) (s|min)( \(.*\))?", time)
+    match = re.fullmatch(r"([\d.]+) (s|min)( \(.*\))?", time)
     if not match:
         raise ValueError(f"leaderboard row {number}: cannot read the training time {time!r}.")
-    return float(match[2]) * (60 if match[3] == "min" else 1)
+    return float(match[1]) * (60 if match[2] == "min" else 1)

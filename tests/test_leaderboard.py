@@ -46,6 +46,8 @@ def test_families_follow_the_course():
     assert {e.family for e in read_leaderboard()} == {
         "counting", "feed-forward", "recurrent", "transformer"
     }  # fmt: skip
+    assert family("character trigram, Kneser-Ney") == "counting"
+    assert family("a bigger LSTM") == "recurrent"
     with pytest.raises(ValueError, match="names no known family"):
         family("a decision tree")
 
@@ -56,8 +58,9 @@ def test_sizes_and_times_are_read_with_their_units():
         "| GPT big | **2.000** | 1,000,000 | 27 min | 128 (its context) | a command |\n"
         "| uniform | 6.129 | 0 | none | none needed | nb 01 |\n"
     )
-    small, big, uniform = parse_leaderboard("# Title\n\n" + table + "\n## Next\n| x |")
-    assert (small.size, small.size_unit, small.seconds) == (1234, "counts", 1.0)
+    other = "\nAnother table, not the leaderboard:\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    small, big, uniform = parse_leaderboard("# Title\n\n" + table + other + "\n## Next\n| x |")
+    assert (small.size, small.size_unit, small.seconds) == (1234, "counts", None)  # a bound
     assert (big.bits, big.size, big.size_unit, big.seconds) == (2.0, 1_000_000, "parameters", 1620)
     assert uniform.seconds is None and uniform.family == "counting"
 
@@ -68,6 +71,10 @@ def test_sizes_and_times_are_read_with_their_units():
         ("# no table here\n", "no '## Leaderboard' section"),
         ("## Leaderboard\n\nSoon.\n", "no table with rows"),
         ("## Leaderboard\n| a | b |\n|---|---|\n| 1 | 2 |\n", "the leaderboard's columns must be"),
+        (
+            HEADER.replace("|---|---:|", "| x |---:|") + "| m | 2.0 | 10 | 1 s | 64 | nb |\n",
+            r"second line must be its \|---\| rule",
+        ),
         (HEADER + "| m | 2.0 | 10 | 1 s |\n", "row 1 has 4 cells, not 6"),
         (HEADER + "| m | two | 10 | 1 s | 64 | nb |\n", r"row 1 \(m\): bits 'two'"),
         (HEADER + "| m | 2.0 | ten | 1 s | 64 | nb |\n", r"size 'ten' must be numbers"),
@@ -117,4 +124,6 @@ def test_short_names_keep_the_gpt_rows_apart():
     gpts = [name for name in names if name.startswith("GPT")]
     assert gpts == ["GPT (cpu)", "GPT (cpu, BPE)", "GPT (ship)"]
     assert short_name("LSTM, 128 hidden units") == "LSTM"
+    rnns = [name for name in names if "RNN" in name]
+    assert rnns == ["vanilla RNN (lr 1e-2)", "vanilla RNN (lr 3e-3)"]
     assert short_name("unigram (character frequencies, add-one)") == "unigram"
