@@ -93,11 +93,19 @@ def short_name(model: str) -> str:
 
 
 def read_leaderboard(readme: str | Path | None = None) -> list[Entry]:
-    """The leaderboard of ``readme`` (default: the ``README.md`` of the course's repository)."""
-    path = Path(readme) if readme is not None else Path(__file__).resolve().parents[1] / "README.md"
-    if not path.is_file():
+    """The leaderboard of ``readme``; by default the course's ``README.md``: the one next to the
+    package (an editable install of a clone, as Binder's), else ``README.md`` in the working
+    folder or the folder above it (``notebooks/``'s parent)."""
+    if readme is not None:
+        candidates = [Path(readme)]
+    else:
+        package_root = Path(__file__).resolve().parents[1]
+        candidates = [package_root / "README.md", Path("README.md"), Path("../README.md")]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        tried = ", ".join(str(p) for p in candidates)
         raise FileNotFoundError(
-            f"{path} is not there: the leaderboard is the table in the course repository's "
+            f"no README.md at {tried}: the leaderboard is the table in the course repository's "
             "README.md. Pass its path: read_leaderboard('path/to/README.md')."
         )
     return parse_leaderboard(path.read_text(encoding="utf-8"))

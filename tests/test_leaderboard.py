@@ -92,6 +92,14 @@ def test_a_missing_readme_says_where_the_leaderboard_is(tmp_path):
         read_leaderboard(tmp_path / "README.md")
 
 
+def test_without_a_path_the_readme_is_found_from_a_copy_of_the_notebooks(tmp_path, monkeypatch):
+    # JupyterLab on a copy of notebooks/ (tests/test_browser.py does that): the package's own
+    # folder still leads to the README of the clone it was installed from
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    assert read_leaderboard() == read_leaderboard(README)
+
+
 def _entry(name, size, bits):
     return Entry(name, bits, size, "parameters", None, "none", "64", "nb")
 
