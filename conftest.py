@@ -15,6 +15,7 @@ oversubscribed). Set ``OMP_NUM_THREADS`` yourself to override this.
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 
 os.environ.setdefault("LMCOURSE_PRESET", "ci")
@@ -24,6 +25,10 @@ if "LMCOURSE_RUNS_DIR" not in os.environ:  # (xdist's workers inherit the contro
     os.environ["LMCOURSE_RUNS_DIR"] = tempfile.mkdtemp(prefix="lmcourse-test-runs-")
     atexit.register(shutil.rmtree, os.environ["LMCOURSE_RUNS_DIR"], ignore_errors=True)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# A shell starts a background job (`./.ci/run &`) with Ctrl-C's SIGINT ignored, and every process
+# started from it inherits that; the tests of Ctrl-C need SIGINT as a terminal delivers it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import torch  # noqa: E402  (after OMP_NUM_THREADS, which torch reads when it loads)
 
