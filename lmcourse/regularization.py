@@ -34,6 +34,7 @@ import math
 import torch
 from torch import nn
 
+from lmcourse.checkpoint import unwrap
 from lmcourse.utils import is_int, is_real
 
 __all__ = [
@@ -186,7 +187,7 @@ class EarlyStopping:
             raise ValueError(f"val_loss must be a finite number, got {val_loss!r} at step {step}.")
         if val_loss < self.best_loss - self.min_delta:
             self.best_step, self.best_loss, self.bad_evaluations = step, float(val_loss), 0
-            self._best_state = copy.deepcopy(model.state_dict())  # not a view: a copy
+            self._best_state = copy.deepcopy(unwrap(model).state_dict())  # a copy, not a view
         else:
             self.bad_evaluations += 1
         if self.bad_evaluations >= self.patience:
@@ -196,13 +197,13 @@ class EarlyStopping:
     def restore(self, model: nn.Module) -> nn.Module:
         """Load the weights of the best evaluation into ``model``.
 
-        ``model`` is the one ``update`` saw, or the model inside it when that was a wrapper
-        (``WeightPenalty``, ``InputNoise``, DDP, ``torch.compile``), or a wrapper around it:
-        wrappers only put ``module.`` or ``_orig_mod.`` in front of the same weights' names.
+        Both methods look through wrappers (``WeightPenalty``, ``InputNoise``, DDP,
+        ``torch.compile``: ``lmcourse.checkpoint.unwrap``), so ``model`` may be the one
+        ``update`` saw, the model inside it, or a wrapper around it.
         """
         if self._best_state is None:
             raise ValueError("EarlyStopping has seen no evaluation yet: nothing to restore.")
-        model.load_state_dict(_named_as_in(model, self._best_state))
+        unwrap(model).load_state_dict(self._best_state)
         return model
 
     def __repr__(self) -> str:
@@ -242,29 +243,6 @@ def longest_copy(sample: str, training_text: str) -> str:
             best_start, best_length = start, end - start
             end += 1
     return sample[best_start : best_start + best_length]
-
-
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # ours and DDP's; torch.compile's
-
-
-def _inner_name(key: str) -> str:
-    """A state_dict key without the prefixes that wrappers put in front of it."""
-    while key.startswith(_WRAPPER_PREFIXES):
-        key = key.split(".", 1)[1]
-    return key
-
-
-def _named_as_in(model: nn.Module, state: dict) -> dict:
-    """``state`` with its keys renamed as ``model`` names the same weights, if they correspond
-    one to one once the wrappers' prefixes are dropped; else ``state`` itself (and
-    ``load_state_dict`` then names the keys that differ)."""
-    names = list(model.state_dict())
-    if set(names) == set(state):
-        return state
-    by_inner = {_inner_name(name): name for name in names}
-    renamed = {by_inner.get(_inner_name(key), key): value for key, value in state.items()}
-    one_to_one = len(by_inner) == len(names) and len(renamed) == len(state)
-    return renamed if one_to_one and set(renamed) == set(names) else state
 
 
 def _check_strength(name: str, value: float) -> None:
