@@ -5,6 +5,7 @@ sample a batch of windows (``lmcourse.data.get_batch``), compute the loss, backp
 the gradient, take an AdamW step at the learning rate of the schedule (``lr_at``: linear warmup,
 then cosine decay); every ``eval_interval`` steps estimate the loss on the training and
 validation data. The result is a ``History`` that ``lmcourse.viz.plot_history`` draws.
+``train_rows`` is its short cousin for whole examples (a prompt and its answer) instead of windows.
 
 With ``out_dir`` the run also writes ``metrics.jsonl`` (one JSON object per step and per
 evaluation) and a checkpoint (``lmcourse.checkpoint``) that ``resume=True`` continues from, bit
@@ -35,15 +36,9 @@ from lmcourse.schedule import lr_at, warmup_note
 from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
-    "History",
-    "TrainConfig",
-    "configure_optimizer",
-    "estimate_loss",
-    "lr_at",
-    "train",
-    "train_step",
-    "warmup_note",
-]
+    "History", "TrainConfig", "configure_optimizer", "estimate_loss", "lr_at", "train",
+    "train_rows", "train_step", "warmup_note",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -264,6 +259,42 @@ def _rng_devices(device: torch.device) -> list[int]:
     if device.type != "cuda":
         return []
     return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def train_rows(
+    model: nn.Module, rows: tuple[torch.Tensor, ...], steps: int, batch_size: int = 32,
+    lr: float = 1e-3, generator: torch.Generator | None = None, progress: bool = False,
+) -> list[float]:  # fmt: skip
+    """AdamW on random rows of whole examples (``train`` cuts windows from one long text).
+
+    A row is one example that must stay whole (a prompt and its answer, an image and its
+    caption), padded, with ``-100`` as the padding's targets (the loss skips them). Each step
+    draws ``batch_size`` rows with ``generator`` and steps on ``model(*(t[picked] for t in
+    rows))[1]``. Dropout is seeded from ``generator`` as in ``train``. Returns every step's
+    loss and leaves the model in eval mode.
+
+    Shapes:
+        rows: aligned tensors of N rows each on the model's device, e.g. (N, T) ids and targets.
+    """
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if len({len(t) for t in rows}) != 1:
+        raise ValueError(f"rows must be tensors of as many rows, got {[len(t) for t in rows]}.")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    losses, device = [], rows[0].device
+    with fork_rng(devices=_rng_devices(device)):
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # dropout
+        for _ in tqdm(range(steps), disable=not progress, desc="training"):
+            picked = torch.randint(len(rows[0]), (batch_size,), generator=generator).to(device)
+            _, loss = model(*(t[picked] for t in rows))  # (B, ...) rows of each
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    model.eval()
+    return losses
 
 
 def train(
