@@ -142,7 +142,9 @@ def test_task_examples_are_seeded_and_bounded():
 
 def test_encode_examples_by_hand():
     tok = CharTokenizer.from_text("abc\n")
-    idx, targets = encode_examples([Example("t", "ab", "c"), Example("t", "a", "")], tok, block_size=5)
+    idx, targets = encode_examples(
+        [Example("t", "ab", "c"), Example("t", "a", "")], tok, block_size=5
+    )
     a, b, c, n = tok.encode("abc\n")
     assert idx.tolist() == [[a, b, c], [a, 0, 0]]  # padded to the longest row
     assert targets.tolist() == [[IGNORE, c, n], [n, IGNORE, IGNORE]]
