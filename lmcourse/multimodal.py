@@ -22,18 +22,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.random import fork_rng
-from tqdm.auto import tqdm
 
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.lm import check_ids, eval_mode, lm_loss, model_device
 from lmcourse.tokenizers import CharTokenizer
-from lmcourse.train import _rng_devices
+from lmcourse.train import train_rows
 from lmcourse.utils import generator_from_seed, is_int, is_real
 
 __all__ = [
     "END", "START", "CaptionerConfig", "ImageCaptioner", "caption_accuracy", "caption_digit",
-    "caption_tokenizer", "describe", "digit_captions", "digits_split", "encode_captions",
+    "caption_images", "caption_tokenizer", "digit_captions", "digits_split", "encode_captions",
     "patchify", "train_captioner", "word_to_patch_attention",
 ]  # fmt: skip
 
@@ -308,36 +306,20 @@ def train_captioner(
 ) -> list[float]:  # fmt: skip
     """AdamW on random batches of (image, caption) pairs; returns every step's loss, in eval mode.
 
-    Each step: ``batch_size`` pairs drawn with ``generator``, the mean cross-entropy (nats per
-    character, padding excluded) of their caption characters, one gradient step. Dropout
-    draws from torch's global generator, so it is seeded from ``generator`` inside
-    ``fork_rng`` (as ``lmcourse.train.train`` does): the same seed gives the same losses.
+    ``lmcourse.train.train_rows`` with one pair per row: each step draws ``batch_size`` pairs
+    with ``generator`` and minimises the mean cross-entropy (nats per character, padding
+    excluded) of their captions. Dropout is seeded from ``generator``: the same seed gives the
+    same losses.
     """
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images for {len(captions)} captions.")
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if not is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     idx, targets = encode_captions(captions, tokenizer, model.config.max_len)  # (N, T) each
     device = model_device(model)
-    images, idx, targets = images.to(device), idx.to(device), targets.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    model.train()
-    losses = []
-    with fork_rng(devices=_rng_devices(device)):
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # dropout
-        for _ in tqdm(range(steps), disable=not progress, desc="training"):
-            rows = torch.randint(len(images), (batch_size,), generator=generator).to(device)
-            _, loss = model(images[rows], idx[rows], targets[rows])  # (B,) rows of each
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-    model.eval()
-    return losses
+    rows = images.to(device), idx.to(device), targets.to(device)  # one (image, caption) per row
+    return train_rows(model, rows, steps, batch_size, lr, generator, progress)
 
 
-def describe(
+def caption_images(
     model: ImageCaptioner, images: torch.Tensor, tokenizer: CharTokenizer,
     max_len: int | None = None,
 ) -> list[str]:  # fmt: skip
@@ -367,7 +349,7 @@ def caption_accuracy(
     model: ImageCaptioner, images: torch.Tensor, labels: torch.Tensor, tokenizer: CharTokenizer
 ) -> float:
     """The fraction of images whose greedy caption names the right digit (chance: 0.1)."""
-    named = [caption_digit(c) for c in describe(model, images, tokenizer)]
+    named = [caption_digit(c) for c in caption_images(model, images, tokenizer)]
     return sum(n == label for n, label in zip(named, labels.tolist())) / len(named)
 
 

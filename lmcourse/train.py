@@ -264,14 +264,15 @@ def _rng_devices(device: torch.device) -> list[int]:
 def train_rows(
     model: nn.Module, rows: tuple[torch.Tensor, ...], steps: int, batch_size: int = 32,
     lr: float = 1e-3, generator: torch.Generator | None = None, progress: bool = False,
+    min_lr: float | None = None,
 ) -> list[float]:  # fmt: skip
     """AdamW on random rows of whole examples (``train`` cuts windows from one long text).
 
-    A row is one example that must stay whole (a prompt and its answer, an image and its
-    caption), padded, with ``-100`` as the padding's targets (the loss skips them). Each step
-    draws ``batch_size`` rows with ``generator`` and steps on ``model(*(t[picked] for t in
-    rows))[1]``. Dropout is seeded from ``generator`` as in ``train``. Returns every step's
-    loss and leaves the model in eval mode.
+    A row is one example kept whole (a prompt and its answer, an image and its caption), padded;
+    targets ``-100`` are not scored. Each step draws ``batch_size`` rows with ``generator`` and
+    steps on ``model(*(t[picked] for t in rows))[1]`` at ``lr`` (with ``min_lr``: ``lr_at``'s
+    cosine from ``lr`` to ``min_lr``). Dropout is seeded from ``generator`` as in ``train``.
+    Returns every step's loss; ends in eval mode.
 
     Shapes:
         rows: aligned tensors of N rows each on the model's device, e.g. (N, T) ids and targets.
@@ -282,11 +283,14 @@ def train_rows(
     if len({len(t) for t in rows}) != 1:
         raise ValueError(f"rows must be tensors of as many rows, got {[len(t) for t in rows]}.")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = TrainConfig(max_steps=steps, learning_rate=lr, min_lr=min_lr)  # checks both
     model.train()
     losses, device = [], rows[0].device
     with fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # dropout
-        for _ in tqdm(range(steps), disable=not progress, desc="training"):
+        for step in tqdm(range(1, steps + 1), disable=not progress, desc="training"):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, schedule)
             picked = torch.randint(len(rows[0]), (batch_size,), generator=generator).to(device)
             _, loss = model(*(t[picked] for t in rows))  # (B, ...) rows of each
             optimizer.zero_grad(set_to_none=True)

@@ -238,3 +238,22 @@ def test_char_error_rate_and_score_by_hand():
     assert "summarise" not in table
     with pytest.raises(ValueError, match="2 predictions for 3 examples"):
         score(["a", "b"], examples)
+
+
+def test_train_rows_decays_the_learning_rate_along_lr_at():
+    """A cosine to min_lr = lr is the constant rate; to a lower min_lr, the first loss (before
+    any step) is the same, and every later one differs (lr_at's cosine starts at step 1)."""
+    tok = CharTokenizer.from_text("ab\n")
+    rows = encode_examples([Example("t", "ab", "ba"), Example("t", "ba", "ab")], tok, 8)
+
+    def run(**kwargs):
+        model = tiny_model(3)
+        losses = train_rows(model, rows, 6, 2, 1e-2, torch.Generator().manual_seed(0), **kwargs)
+        return losses, model.lm_head.weight.detach().clone()
+
+    constant, same, decayed = run(), run(min_lr=1e-2), run(min_lr=0.0)
+    assert constant[0] == same[0] and torch.equal(constant[1], same[1])
+    assert decayed[0][0] == constant[0][0]
+    assert all(d != c for d, c in zip(decayed[0][1:], constant[0][1:]))
+    with pytest.raises(ValueError, match="min_lr"):
+        train_rows(tiny_model(3), rows, 2, 2, 1e-3, min_lr=1.0)

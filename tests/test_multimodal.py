@@ -21,8 +21,8 @@ from lmcourse.multimodal import (
     ImageCaptioner,
     caption_accuracy,
     caption_digit,
+    caption_images,
     caption_tokenizer,
-    describe,
     digit_captions,
     digits_split,
     encode_captions,
@@ -322,15 +322,15 @@ def test_bad_inputs_get_clear_errors(split):
 # --------------------------------------------------------------------------- use
 
 
-def test_describe_stops_at_the_end_marker_or_at_max_len(split):
+def test_caption_images_stops_at_the_end_marker_or_at_max_len(split):
     model = randomize(tiny())
     (images, _), _ = split
-    captions = describe(model, images[:8], TOK)
-    assert describe(model, images[:8], TOK) == captions  # greedy: no randomness
+    captions = caption_images(model, images[:8], TOK)
+    assert caption_images(model, images[:8], TOK) == captions  # greedy: no randomness
     for caption in captions:
         assert START not in caption and len(caption) <= 16
         assert END not in caption[:-1]  # at most one end marker, and only last
-    assert all(len(c) <= 3 for c in describe(model, images[:8], TOK, max_len=3))
+    assert all(len(c) <= 3 for c in caption_images(model, images[:8], TOK, max_len=3))
 
 
 def test_seeded_training_repeats_exactly_and_leaves_the_global_generator_alone(split):
@@ -356,7 +356,7 @@ def test_a_few_seconds_of_training_names_most_digits_right(split):
     losses = train_captioner(model, train_x, digit_captions(train_y), TOK, 200, 32, 3e-3, gen)
     assert sum(losses[-20:]) / 20 < 0.3 * losses[0]
     accuracy = caption_accuracy(model, val_x, val_y, TOK)
-    captions = describe(model, val_x, TOK)
+    captions = caption_images(model, val_x, TOK)
     by_hand = sum(caption_digit(c) == y for c, y in zip(captions, val_y.tolist())) / len(val_y)
     assert accuracy == by_hand > 0.6  # chance: 0.1 (measured: 0.76 to 0.87 over 4 seeds)
     well_formed = set(digit_captions(torch.arange(10)))

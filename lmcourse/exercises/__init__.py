@@ -12,6 +12,8 @@ See ``lmcourse.exercises.core`` for how feedback is shown and what it never reve
 """
 
 from lmcourse.exercises import (
+    answer_scores,  # registers an exercise of notebook 14
+    applications,  # registers the exercises of notebook 14
     attention,  # registers the exercises of notebook 06
     counting,  # registers the exercises of notebook 02
     decoding,  # registers the exercises of notebook 09
@@ -20,6 +22,7 @@ from lmcourse.exercises import (
     gradients,  # registers the exercises of notebook 03
     inside,  # registers the exercises of notebook 10
     leaderboard,  # registers the exercises of notebook 16
+    multimodal,  # registers the exercises of notebook 15
     recurrence,  # registers the exercises of notebook 04
     regularization,  # registers the exercises of notebook 13
     scale,  # registers the exercises of notebook 12
@@ -45,6 +48,8 @@ __all__ = [
     "CheckResult",
     "Exercise",
     "Text",
+    "answer_scores",
+    "applications",
     "attention",
     "check",
     "counting",
@@ -57,6 +62,7 @@ __all__ = [
     "gradients",
     "inside",
     "leaderboard",
+    "multimodal",
     "names",
     "recurrence",
     "regularization",
