@@ -11,14 +11,16 @@ answer and a CPU can learn them in minutes:
 
 - **translate**: a line with its archaic words modernised (``ARCHAIC``: thou -> you, hath -> has);
 - **summarise**: a line cut to its content words (sentence compression by deletion);
-- **answer**: two speeches and a question, "who said <word>?"; the answer is a speaker's name.
+- **answer**: two speeches and a cloze question (a line cut before one of its words, as in the
+  CNN/Daily Mail reading-comprehension set); the answer is the missing word.
+  (``question_examples`` asks a harder question, "who said <word>?", answered by a name.)
 
 Each example is written like a scene of a play, so the prompt looks like the corpus::
 
     OLD:                      LINE:                         ROMEO: Is she a Capulet?
     Thou art mad.             Now, fair Hippolyta,          Nurse: The son and heir.
-    NEW:                      GIST:                         WHO SAID heir?
-    You are mad.              fair Hippolyta                Nurse
+    NEW:                      GIST:                         Q: The son and ...
+    You are mad.              fair Hippolyta                A: heir
 
 Training scores only the answer's characters (``encode_examples`` sets the prompt's targets to
 ``IGNORE``, which the loss skips): the model is not asked to predict the prompt.
@@ -121,8 +123,8 @@ def speeches(text: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _pick(items: list, n: int, generator: torch.Generator | None) -> list:
-    """``n`` items (all of them if fewer) in a random order drawn from ``generator``."""
+def _pick(items: list, n: int | None, generator: torch.Generator | None) -> list:
+    """``n`` items (all of them if fewer, or if None) in a random order drawn from ``generator``."""
     order = torch.randperm(len(items), generator=generator)[:n].tolist()
     return [items[i] for i in order]
 
@@ -151,6 +153,42 @@ def _distinct_word(first: str, second: str, generator) -> tuple[str, bool] | Non
     return word, word in a
 
 
+def _speech_pairs(turns, max_chars: int, max_name: int) -> list[tuple[tuple[str, str], ...]]:
+    """The first lines of each two consecutive speeches by different speakers, if short."""
+    return [((a, la[0]), (b, lb[0])) for (a, la), (b, lb) in zip(turns, turns[1:])
+            if a != b and max(len(la[0]), len(lb[0])) <= max_chars
+            and max(len(a), len(b)) <= max_name]  # fmt: skip
+
+
+def cloze_examples(turns, n: int, max_chars: int, generator=None,
+                   max_name: int = 12) -> list[Example]:  # fmt: skip
+    """Up to ``n`` cloze questions: a line of two speeches, cut before a word, asks for it.
+
+    The word has 3+ letters and is not the line's first; the line up to it (the question) is
+    found once in the two speeches, so there is one right answer. The reader must find where
+    the question's words are, and copy the word that follows them.
+
+    Args:
+        turns: ``speeches(text)``; each speech gives its first line.
+        max_chars: the longest first line kept; ``max_name``: the longest speaker's name.
+    """
+    examples = []
+    for (a, la), (b, lb) in _pick(_speech_pairs(turns, max_chars, max_name), None, generator):
+        line = (la, lb)[int(torch.randint(2, (1,), generator=generator))]
+        words = [m for m in WORD.finditer(line)
+                 if m.start() > 0 and len(m.group()) >= 3 and m.group().isalpha()]  # fmt: skip
+        if not words:
+            continue
+        word = words[int(torch.randint(len(words), (1,), generator=generator))]
+        question = line[: word.start()].rstrip()
+        if f"{la}\n{lb}".count(question) == 1:
+            examples.append(Example("answer", f"{a}: {la}\n{b}: {lb}\nQ: {question} ...\nA: ",
+                                    word.group()))  # fmt: skip
+        if len(examples) == n:
+            break
+    return examples
+
+
 def question_examples(turns, n: int, max_chars: int, generator=None,
                        max_name: int = 12) -> list[Example]:  # fmt: skip
     """Up to ``n`` questions "who said <word>?" about two consecutive speeches.
@@ -159,11 +197,8 @@ def question_examples(turns, n: int, max_chars: int, generator=None,
         turns: ``speeches(text)``; each speech gives its first line.
         max_chars: the longest first line kept; ``max_name``: the longest speaker's name.
     """
-    pairs = [((a, la[0]), (b, lb[0])) for (a, la), (b, lb) in zip(turns, turns[1:])
-             if a != b and max(len(la[0]), len(lb[0])) <= max_chars
-             and max(len(a), len(b)) <= max_name]  # fmt: skip
     examples = []
-    for (a, la), (b, lb) in _pick(pairs, len(pairs), generator):
+    for (a, la), (b, lb) in _pick(_speech_pairs(turns, max_chars, max_name), None, generator):
         found = _distinct_word(la, lb, generator)
         if found is not None:
             word, in_first = found
@@ -191,7 +226,7 @@ def task_examples(text: str, n: int, stop_words: set[str], max_chars: int = 30,
     lines = sorted({line for _, body in turns for line in body if 8 <= len(line) <= max_chars})
     examples = (translation_examples(lines, n, generator)
                 + summary_examples(lines, n, stop_words, generator)
-                + question_examples(turns, n, max_chars, generator))  # fmt: skip
+                + cloze_examples(turns, n, max_chars, generator))  # fmt: skip
     return _pick(examples, len(examples), generator)
 
 

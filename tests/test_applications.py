@@ -23,6 +23,7 @@ from lmcourse.applications import (
     encode_examples,
     gist,
     modernise,
+    question_examples,
     score,
     speeches,
     task_examples,
@@ -114,14 +115,31 @@ def test_task_examples_follow_their_rules():
     for e in examples_of("summarise", examples):
         source = e.prompt.removeprefix("LINE:\n").removesuffix("\nGIST:\n")
         assert e.answer == gist(source, stop) != ""
-    for e in examples_of("answer", examples):
+    for e in examples_of("answer", examples):  # a cloze question about one of the two lines
+        first, second, question, answer = e.prompt.split("\n")
+        (a, la), (b, lb) = first.split(": ", 1), second.split(": ", 1)
+        assert a != b and question.startswith("Q: ") and question.endswith(" ...")
+        asked = question.removeprefix("Q: ").removesuffix(" ...")
+        assert answer == "A: " and f"{la}\n{lb}".count(asked) == 1  # one place to look
+        line = la if asked in la else lb
+        assert re.match(rf"{re.escape(asked)}\W*{e.answer}\b", line)  # the word that follows
+        assert e.answer.isalpha() and len(e.answer) >= 3
+    assert examples_of("answer", examples)
+    assert all(e.text == e.prompt + e.answer + END for e in examples)
+
+
+def test_question_examples_ask_who_said_a_word_of_one_line():
+    turns = speeches(PLAY)
+    examples = question_examples(turns, 10, 40, torch.Generator().manual_seed(0))
+    assert examples
+    for e in examples:
         first, second, question = e.prompt.split("\n")[:3]
         (a, la), (b, lb) = first.split(": ", 1), second.split(": ", 1)
         word = question.removeprefix("WHO SAID ").removesuffix("?")
         in_a, in_b = (word in re.findall(r"[A-Za-z']+", line) for line in (la, lb))
         assert len(word) >= 4 and in_a != in_b  # in exactly one of the two lines
         assert e.answer == (a if in_a else b) and a != b
-    assert all(e.text == e.prompt + e.answer + END for e in examples)
+    assert question_examples(turns, 10, 40, max_name=3) == []  # every name is longer
 
 
 def test_task_examples_are_seeded_and_bounded():
