@@ -2,8 +2,8 @@
 
 Importing this module registers ``14.answer_targets`` and ``14.who_said``: the inputs and
 targets of one training row of a task written as text (the prompt's targets are -100, so only
-the answer and its END token are scored), and the rule that answers the question task "WHO SAID
-<word>?". The reference solutions work on plain Python ints and strings, so importing them
+the answer and its END token are scored), and the rule that answers the harder question task
+"WHO SAID <word>?". The reference solutions work on plain Python ints and strings, so importing them
 imports neither torch nor ``lmcourse.applications`` (the tests compare them with
 ``lmcourse.applications``'s ``encode_examples`` and ``question_examples``). The exercise that
 scores the answers, ``14.edit_distance``, is in ``lmcourse.exercises.answer_scores``.
@@ -312,7 +312,8 @@ register(
 register(
     Exercise(
         name="14.who_said",
-        prompt="The question task shows two speeches, `first` and `second`, each a (speaker, "
+        prompt="The harder question task (`lmcourse.applications.question_examples`) shows "
+        "two speeches, `first` and `second`, each a (speaker, "
         "line) pair, and asks WHO SAID `word`?; `word` is a word of exactly one of the two "
         "lines. Return the name of the speaker whose line it is. A line's words are its runs "
         "of letters, with an apostrophe inside a word (kill'd) or in front of it ('tis) "
