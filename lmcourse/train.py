@@ -272,10 +272,8 @@ def train_rows(
     targets ``-100`` are not scored. Each step draws ``batch_size`` rows with ``generator`` and
     steps on ``model(*(t[picked] for t in rows))[1]`` at ``lr`` (with ``min_lr``: ``lr_at``'s
     cosine from ``lr`` to ``min_lr``). Dropout is seeded from ``generator`` as in ``train``.
-    Returns every step's loss; ends in eval mode.
-
-    Shapes:
-        rows: aligned tensors of N rows each on the model's device, e.g. (N, T) ids and targets.
+    Returns every step's loss; ends in eval mode. Shapes: ``rows``, aligned tensors of N rows
+    each on the model's device, e.g. (N, T) ids and (N, T) targets.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         if not is_int(value) or value < 1:
@@ -283,9 +281,9 @@ def train_rows(
     if len({len(t) for t in rows}) != 1:
         raise ValueError(f"rows must be tensors of as many rows, got {[len(t) for t in rows]}.")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    schedule = TrainConfig(max_steps=steps, learning_rate=lr, min_lr=min_lr)  # checks both
-    model.train()
+    schedule = TrainConfig(max_steps=steps, learning_rate=lr, min_lr=min_lr)  # checks lr, min_lr
     losses, device = [], rows[0].device
+    model.train()
     with fork_rng(devices=_rng_devices(device)):
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # dropout
         for step in tqdm(range(1, steps + 1), disable=not progress, desc="training"):
