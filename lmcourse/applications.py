@@ -51,7 +51,8 @@ ARCHAIC = {
     "shouldst": "should", "'tis": "it is", "'twas": "it was", "ere": "before", "oft": "often",
     "nay": "no", "whither": "where", "wherefore": "why", "hither": "here",
     "thither": "there", "prithee": "please", "o'er": "over", "ne'er": "never",
-    "methinks": "I think",
+    "methinks": "I think", "wast": "were", "wert": "were", "hadst": "had", "didst": "did",
+    "mayst": "may",
 }  # fmt: skip
 
 # a word, with its inner or leading apostrophe: kill'd, 'tis, o'er
