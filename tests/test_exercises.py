@@ -62,6 +62,8 @@ NOTEBOOK_10 = ["10.offset_score", "10.word_start_positions"]
 NOTEBOOK_11 = ["11.most_frequent_pair", "11.encode_by_replay", "11.bits_per_character"]
 NOTEBOOK_12 = ["12.train_days", "12.adam_memory_gb", "12.kv_cache_tokens"]
 NOTEBOOK_13 = ["13.weight_penalty", "13.early_stop", "13.shrink_factor"]
+NOTEBOOK_14 = ["14.answer_targets", "14.who_said", "14.edit_distance"]
+NOTEBOOK_15 = ["15.unpatchify", "15.image_share", "15.with_article"]
 NOTEBOOK_16 = ["16.bits_per_character", "16.word_perplexity", "16.pareto_front"]
 
 
@@ -217,6 +219,8 @@ def feedback(name, fn) -> str:
     + NOTEBOOK_11
     + NOTEBOOK_12
     + NOTEBOOK_13
+    + NOTEBOOK_14
+    + NOTEBOOK_15
     + NOTEBOOK_16,
 )
 def test_registered_and_references_pass(name):
@@ -229,7 +233,7 @@ def test_registered_and_references_pass(name):
     assert "not implemented yet" in feedback(name, stub)
     if name not in NONE_IS_AN_ANSWER:  # a body of `...` returns None: for these, sometimes right
         assert "not implemented yet" in feedback(name, ellipsis_body)
-    if name in NOTEBOOK_11 + NOTEBOOK_12 + NOTEBOOK_13 + NOTEBOOK_16:  # plain numbers and lists
+    if name in NOTEBOOK_11 + NOTEBOOK_12 + NOTEBOOK_13 + NOTEBOOK_14 + NOTEBOOK_15 + NOTEBOOK_16:
         assert get(name).case_list() == get(name).case_list()  # the same cases every time
 
 
@@ -243,8 +247,11 @@ NONE_IS_AN_ANSWER = {"11.most_frequent_pair"}  # None: no chunk has two ids
     [
         "lmcourse.exercises",
         "lmcourse.exercises.decoding",
+        "lmcourse.exercises.answer_scores",
+        "lmcourse.exercises.applications",
         "lmcourse.exercises.inside",
         "lmcourse.exercises.leaderboard",
+        "lmcourse.exercises.multimodal",
         "lmcourse.exercises.regularization",
         "lmcourse.exercises.scale",
         "lmcourse.exercises.tokenization",
@@ -253,7 +260,8 @@ NONE_IS_AN_ANSWER = {"11.most_frequent_pair"}  # None: no chunk has two ids
 def test_importing_the_exercises_does_not_import_torch(module):
     # notebook 00 checks the environment: its exercise must work before torch is known to import
     # (nor do notebooks 11 to 16's exercises import the modules whose answers they would give)
-    answers = {"lmcourse.bpe", "lmcourse.lm", "lmcourse.scaling", "lmcourse.regularization"}
+    answers = {"lmcourse.bpe", "lmcourse.lm", "lmcourse.scaling", "lmcourse.regularization",
+               "lmcourse.applications", "lmcourse.multimodal", "sklearn", "nltk"}  # fmt: skip
     code = (f"import sys, {module}; assert 'torch' not in sys.modules, 'torch imported'; "
             f"assert not {answers!r} & set(sys.modules)")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True)
