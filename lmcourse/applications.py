@@ -221,8 +221,9 @@ def task_examples(text: str, n: int, stop_words: set[str], max_chars: int = 30,
         max_chars: the longest line used, which bounds the examples' length.
         generator: draws the lines and the questions' words.
     """
-    if not is_int(n) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    for name, value in (("n", n), ("max_chars", max_chars)):
+        if not is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     turns = speeches(text)
     lines = sorted({line for _, body in turns for line in body if 8 <= len(line) <= max_chars})
     examples = (translation_examples(lines, n, generator)
@@ -249,6 +250,8 @@ def encode_examples(examples: list[Example], tokenizer, block_size: int):
     Shapes:
         idx, targets: (N, W) long, W <= block_size.
     """
+    if not examples:
+        raise ValueError("no examples to encode: pass at least one Example.")
     encoded = [(tokenizer.encode(e.text), len(tokenizer.encode(e.prompt))) for e in examples]
     for (ids, _), example in zip(encoded, examples):
         if len(ids) > block_size + 1:
@@ -274,6 +277,8 @@ def complete(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 48)
     """
     from lmcourse.sampling import stream  # (sampling imports this module's neighbours)
 
+    if not prompt:
+        raise ValueError("the prompt is empty: an answer needs a question to follow.")
     end = tokenizer.encode(END)
     idx = torch.tensor([tokenizer.encode(prompt)], device=model_device(model))  # (1, T)
     answer = []

@@ -153,6 +153,9 @@ def test_task_examples_are_seeded_and_bounded():
         assert all(len(line.partition(": ")[2] or line) <= 20 for line in e.prompt.split("\n")[:2])
     with pytest.raises(ValueError, match="n must be a positive integer, got 0"):
         task_examples(PLAY, 0, stop)
+    with pytest.raises(ValueError, match="max_chars must be a positive integer, got -1"):
+        task_examples(PLAY, 2, stop, max_chars=-1)
+    assert task_examples("no speeches here", 2, stop) == []
 
 
 # --------------------------------------------------------------------------- training rows
@@ -166,6 +169,8 @@ def test_encode_examples_by_hand():
     a, b, c, n = tok.encode("abc\n")
     assert idx.tolist() == [[a, b, c], [a, 0, 0]]  # padded to the longest row
     assert targets.tolist() == [[IGNORE, c, n], [n, IGNORE, IGNORE]]
+    with pytest.raises(ValueError, match="no examples to encode"):
+        encode_examples([], tok, block_size=5)
     with pytest.raises(ValueError, match="has 4 tokens, more than block_size \\+ 1 = 3"):
         encode_examples([Example("t", "ab", "c")], tok, block_size=2)
 
@@ -208,6 +213,8 @@ def test_train_rows_learns_answers_and_complete_gives_them_back():
     assert not model.training
     assert [complete(model, tok, e.prompt) for e in examples] == ["you", "has"]
     assert len(complete(model, tok, "OLD:\n", max_new_tokens=2)) <= 2  # cut at max_new_tokens
+    with pytest.raises(ValueError, match="the prompt is empty"):
+        complete(model, tok, "")
 
 
 def test_train_rows_is_seeded_and_leaves_the_global_random_state_alone():
