@@ -55,6 +55,13 @@ ARCHAIC = {
     "mayst": "may",
 }  # fmt: skip
 
+# The prompt of each task, for the example builders and for lmcourse.widgets.TaskPlayground.
+PROMPTS = {
+    "translate": "OLD:\n{line}\nNEW:\n",
+    "summarise": "LINE:\n{line}\nGIST:\n",
+    "answer": "{passage}\nQ: {question} ...\nA: ",  # passage: "NAME: line" speeches, one a line
+}
+
 # a word, with its inner or leading apostrophe: kill'd, 'tis, o'er
 WORD = re.compile(r"'?[A-Za-z]+(?:'[A-Za-z]+)*")
 
@@ -133,14 +140,14 @@ def _pick(items: list, n: int | None, generator: torch.Generator | None) -> list
 def translation_examples(lines: list[str], n: int, generator=None) -> list[Example]:
     """Up to ``n`` lines that ``modernise`` changes, each with its modern form."""
     changed = [line for line in lines if modernise(line) != line]
-    return [Example("translate", f"OLD:\n{line}\nNEW:\n", modernise(line))
+    return [Example("translate", PROMPTS["translate"].format(line=line), modernise(line))
             for line in _pick(changed, n, generator)]  # fmt: skip
 
 
 def summary_examples(lines: list[str], n: int, stop_words: set[str], generator=None):
     """Up to ``n`` lines with at least one content word, each with its ``gist``."""
     kept = [line for line in lines if gist(line, stop_words)]
-    return [Example("summarise", f"LINE:\n{line}\nGIST:\n", gist(line, stop_words))
+    return [Example("summarise", PROMPTS["summarise"].format(line=line), gist(line, stop_words))
             for line in _pick(kept, n, generator)]  # fmt: skip
 
 
@@ -183,8 +190,8 @@ def cloze_examples(turns, n: int, max_chars: int, generator=None,
         word = words[int(torch.randint(len(words), (1,), generator=generator))]
         question = line[: word.start()].rstrip()
         if f"{la}\n{lb}".count(question) == 1:
-            examples.append(Example("answer", f"{a}: {la}\n{b}: {lb}\nQ: {question} ...\nA: ",
-                                    word.group()))  # fmt: skip
+            prompt = PROMPTS["answer"].format(passage=f"{a}: {la}\n{b}: {lb}", question=question)
+            examples.append(Example("answer", prompt, word.group()))
         if len(examples) == n:
             break
     return examples

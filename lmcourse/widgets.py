@@ -5,6 +5,7 @@ a browser, and shows its result in ``HTML`` widgets whose ``value`` is the whole
 is printed into an ``Output`` area. Errors in what the learner typed are shown inline, in
 words, never as a traceback.
 
+``TaskPlayground`` asks notebook 14's fine-tuned model to translate, summarise or answer.
 The explorers of a trained neural LM (``SamplingPlayground``, ``AttentionExplorer``,
 ``NextTokenExplorer``) follow the same rules in ``lmcourse.explorers``.
 """
@@ -19,7 +20,7 @@ import ipywidgets as widgets
 from lmcourse.ngram import NGramLM
 from lmcourse.utils import generator_from_seed, is_int, is_real
 
-__all__ = ["NGramSampler"]
+__all__ = ["NGramSampler", "TaskPlayground"]
 
 _SMOOTHINGS = ("kneser_ney", "add_k", "interpolated", "mle")
 
@@ -129,6 +130,106 @@ class NGramSampler:
             f"seed {_read_seed(self.seed)}"
         )
         self.output.value = f"<pre>{html.escape(sample)}</pre>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class TaskPlayground:
+    """Ask a model trained on ``lmcourse.applications``' tasks (notebook 14) for answers.
+
+    Pick a task, type a line (for *answer*: two speeches, one a line, and a question), press
+    Answer: the model completes the task's prompt greedily, and the rule's own answer is shown
+    next to it, for comparison.
+
+    Args:
+        model, tokenizer: the fine-tuned model and its tokenizer.
+        stop_words: the stop words the summaries were made with (``common_words``).
+
+    Example::
+
+        TaskPlayground(fine_tuned, tok, stop_words)   # a cell's last expression shows it
+    """
+
+    def __init__(self, model, tokenizer, stop_words: set[str]) -> None:
+        from lmcourse.applications import TASKS
+
+        self.model, self.tokenizer, self.stop_words = model, tokenizer, set(stop_words)
+        style = {"description_width": "90px"}
+        self.task = widgets.Dropdown(options=TASKS, description="task", style=style)
+        self.text = widgets.Textarea(value="Thou art a villain, and hath been.",
+                                     description="line", style=style)  # fmt: skip
+        self.question = widgets.Text(value="", description="question", style=style)
+        self.question.layout.display = "none"  # only the answer task asks one
+        self.button = widgets.Button(description="Answer", button_style="primary")
+        self.status, self.output = widgets.HTML(), widgets.HTML()
+        self.task.observe(self._on_task, names="value")
+        self.button.on_click(self._on_answer)
+        self.widget = widgets.VBox([self.task, self.text, self.question, self.button,
+                                    self.status, self.output])  # fmt: skip
+
+    def prompt(self) -> str:
+        """The task's prompt for what is typed; a ValueError, in words, for what cannot be one."""
+        from lmcourse.applications import PROMPTS
+
+        text, task = self.text.value.strip(), self.task.value
+        if not text:
+            raise ValueError(f"Type {'two speeches' if task == 'answer' else 'a line'} first.")
+        if task != "answer" and "\n" in text:
+            raise ValueError("One line only: the model learned to translate and summarise lines.")
+        question = self.question.value.strip()
+        if task == "answer" and not question:
+            raise ValueError("Type a question: the start of a line of the speeches, cut before "
+                             "the word to find, like 'The son and'.")  # fmt: skip
+        prompt = PROMPTS[task].format(line=text, passage=text, question=question)
+        known = set(self.tokenizer.decode(list(range(self.tokenizer.vocab_size))))
+        unknown = sorted(set(prompt) - known)
+        if unknown:
+            raise ValueError(f"The model never saw these characters: {unknown}. Remove them.")
+        context = self.model.config.block_size
+        if len(self.tokenizer.encode(prompt)) + 1 > context:  # the answer needs a place too
+            raise ValueError(f"The prompt is {len(prompt)} characters; the model reads "
+                             f"{context}: type a shorter text.")  # fmt: skip
+        return prompt
+
+    def rule(self) -> str | None:
+        """The rule's answer (``modernise``, ``gist``, or the word after the question), if any."""
+        from lmcourse.applications import WORD, gist, modernise
+
+        text = self.text.value.strip()
+        if self.task.value == "translate":
+            return modernise(text)
+        if self.task.value == "summarise":
+            return gist(text, self.stop_words)
+        question = self.question.value.strip()
+        if not question or text.count(question) != 1:
+            return None  # the question is not (once) in the speeches: no single right answer
+        word = WORD.search(text[text.index(question) + len(question) :])
+        return word.group() if word else None
+
+    def answer(self) -> str:
+        """The model's greedy answer to ``prompt()``."""
+        from lmcourse.applications import complete
+
+        return complete(self.model, self.tokenizer, self.prompt())
+
+    def _on_task(self, _change=None) -> None:
+        answering = self.task.value == "answer"
+        self.text.description = "speeches" if answering else "line"
+        self.question.layout.display = None if answering else "none"
+
+    def _on_answer(self, _button=None) -> None:
+        try:
+            prompt, answer = self.prompt(), self.answer()
+        except ValueError as err:  # bad input: say what is wrong, keep the last answer
+            self.status.value = _error_html(str(err))
+            return
+        rule = self.rule()
+        mark = "✓" if rule == answer else "✗"
+        verdict = ("the question is not once in the speeches: no rule's answer to compare"
+                   if rule is None else f"the rule's answer: {rule} {mark}")  # fmt: skip
+        self.status.value = html.escape(verdict)
+        self.output.value = f"<pre>{html.escape(prompt)}<b>{html.escape(answer)}</b></pre>"
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -345,10 +345,32 @@ def test_attention_explorer_redraws_in_the_browser(jupyterlab, browser):
     page.close()
 
 
+def test_task_playground_answers_in_the_browser(jupyterlab, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    run_all(page, jupyterlab, "14_applications.ipynb", timeout_ms=600_000)
+    assert_no_errors(page)
+    area = cell_output(page, cell_index(page, "TaskPlayground(fine_tuned"))
+    area.locator(".widget-textarea textarea").first.wait_for(timeout=30_000)
+    type_prompt(page, area, "Thou art a king.")
+    area.get_by_role("button", name="Answer").click()
+    answer = area.locator(".widget-html pre", has_text="OLD:")
+    answer.wait_for(timeout=60_000)  # (the ci preset's model answers badly, but answers)
+    assert answer.inner_text().startswith("OLD:\nThou art a king.\nNEW:\n")
+    area.locator(".widget-html", has_text="the rule's answer: You are a king.").wait_for()
+    shown = answer.inner_text()
+    type_prompt(page, area, "Thou art ☕")  # bad input typed into the page: named inline
+    area.get_by_role("button", name="Answer").click()
+    area.locator(".widget-html", has_text="never saw").wait_for(timeout=60_000)
+    assert area.locator(".widget-html pre").first.inner_text() == shown
+    screenshot(page, "14_applications.png")
+    shut_down_kernel(page)
+    page.close()
+
+
 # the notebooks above have tests of their own widgets; each of the others is opened, run and
 # drawn like them (the training notebooks with the test suite's ``ci`` preset, which the server's
 # kernels inherit from this process's LMCOURSE_PRESET)
-TESTED_ABOVE = ("00_", "01_", "02_", "09_", "10_")
+TESTED_ABOVE = ("00_", "01_", "02_", "09_", "10_", "14_")
 OTHER_NOTEBOOKS = sorted(
     p.name
     for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")

@@ -1,0 +1,83 @@
+"""lmcourse.widgets.TaskPlayground: notebook 14's widget, without a browser."""
+
+import pytest
+import torch
+
+from lmcourse.applications import PROMPTS, Example, complete, encode_examples, gist, modernise
+from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.tokenizers import CharTokenizer
+from lmcourse.train import train_rows
+from lmcourse.widgets import TaskPlayground
+
+LINE = "Thou art mad."
+PASSAGE = "ROMEO: Is she a Capulet?\nNurse: The son and heir."
+STOP = {"the", "a", "is", "and", "art"}
+
+
+@pytest.fixture(scope="module")
+def playground():
+    """A tiny GPT that has learned one translation by heart, and its playground."""
+    example = Example("translate", PROMPTS["translate"].format(line=LINE), modernise(LINE))
+    alphabet = example.text + PASSAGE + "LINE:GIST:Q.A?" + "abcdefghijklmnopqrstuvwxyz"
+    tok = CharTokenizer.from_text(alphabet)
+    config = GPTConfig(vocab_size=tok.vocab_size, block_size=96, n_layer=2, n_head=2, n_embd=32)
+    model = GPT(config, generator=torch.Generator().manual_seed(0))
+    rows = encode_examples([example], tok, config.block_size)
+    train_rows(model, rows, 80, 2, 3e-3, torch.Generator().manual_seed(0))
+    return TaskPlayground(model, tok, STOP)
+
+
+def test_the_prompt_is_the_training_prompt_and_the_answer_the_models(playground):
+    playground.task.value, playground.text.value = "translate", LINE
+    assert playground.prompt() == "OLD:\nThou art mad.\nNEW:\n"
+    assert playground.answer() == complete(playground.model, playground.tokenizer, "OLD:\n" + LINE
+                                           + "\nNEW:\n") == "You are mad."  # fmt: skip
+    playground.button.click()
+    assert "<pre>OLD:\nThou art mad.\nNEW:\n<b>You are mad.</b></pre>" == playground.output.value
+    assert playground.status.value == "the rule&#x27;s answer: You are mad. ✓"
+
+
+def test_each_task_has_its_rule(playground):
+    playground.task.value, playground.text.value = "summarise", "The son and heir."
+    assert playground.prompt() == "LINE:\nThe son and heir.\nGIST:\n"
+    assert playground.rule() == gist("The son and heir.", STOP) == "son heir"
+    playground.task.value, playground.text.value = "answer", PASSAGE
+    playground.question.value = "The son and"
+    assert playground.prompt() == PROMPTS["answer"].format(passage=PASSAGE, question="The son and")
+    assert playground.rule() == "heir"
+    playground.question.value = "Is she a"
+    assert playground.rule() == "Capulet"
+    playground.question.value = "a"  # in both lines, and in words: no single place to look
+    assert playground.rule() is None
+    playground.button.click()
+    assert "no rule's answer" in playground.status.value.replace("&#x27;", "'")
+
+
+def test_the_question_box_shows_only_for_the_answer_task(playground):
+    playground.task.value = "answer"
+    assert playground.question.layout.display is None and playground.text.description == "speeches"
+    playground.task.value = "summarise"
+    assert playground.question.layout.display == "none" and playground.text.description == "line"
+
+
+@pytest.mark.parametrize(
+    "task, text, question, message",
+    [
+        ("translate", "  ", "", "Type a line first"),
+        ("answer", "", "x", "Type two speeches first"),
+        ("translate", "Thou\nart", "", "One line only"),
+        ("summarise", "Thou art ☕", "", "never saw these characters: ['☕']"),
+        ("answer", PASSAGE, " ", "Type a question"),
+        ("translate", "a" * 90, "", "The prompt is 101 characters; the model reads 96"),
+    ],
+)
+def test_bad_input_is_named_inline_and_the_last_answer_stays(playground, task, text, question,
+                                                             message):  # fmt: skip
+    playground.task.value, playground.text.value, playground.question.value = "translate", LINE, ""
+    playground.button.click()
+    shown = playground.output.value
+    playground.task.value, playground.text.value, playground.question.value = task, text, question
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        playground.prompt()
+    playground.button.click()
+    assert "⚠" in playground.status.value and playground.output.value == shown
