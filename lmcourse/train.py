@@ -4,8 +4,8 @@ Any model with the interface ``forward(idx, targets) -> (logits, loss)`` trains 
 sample a batch of windows (``lmcourse.data.get_batch``), compute the loss, backpropagate, clip
 the gradient, take an AdamW step at the learning rate of the schedule (``lr_at``: linear warmup,
 then cosine decay); every ``eval_interval`` steps estimate the loss on the training and
-validation data. The result is a ``History`` that ``lmcourse.viz.plot_history`` draws.
-``train_rows`` is its short cousin for whole examples (a prompt and its answer) instead of windows.
+validation data. The result is a ``History`` that ``lmcourse.viz.plot_history`` draws
+(``train_rows`` is its short cousin for whole examples, a prompt and its answer).
 
 With ``out_dir`` the run also writes ``metrics.jsonl`` (one JSON object per step and per
 evaluation) and a checkpoint (``lmcourse.checkpoint``) that ``resume=True`` continues from, bit
@@ -183,12 +183,9 @@ def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Ad
 
 
 def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
     grad_clip: float | None = None,
-) -> tuple[float, float]:
+) -> tuple[float, float]:  # fmt: skip
     """One step of gradient descent: forward, backward, clip, update.
 
     Clipping rescales the whole gradient g to ``g · grad_clip / ‖g‖`` when ``‖g‖ > grad_clip``
@@ -272,8 +269,8 @@ def train_rows(
     targets ``-100`` are not scored. Each step draws ``batch_size`` rows with ``generator`` and
     steps on ``model(*(t[picked] for t in rows))[1]`` at ``lr`` (with ``min_lr``: ``lr_at``'s
     cosine from ``lr`` to ``min_lr``). Dropout is seeded from ``generator`` as in ``train``.
-    Returns every step's loss; ends in eval mode. Shapes: ``rows``, aligned tensors of N rows
-    each on the model's device, e.g. (N, T) ids and (N, T) targets.
+    Returns every step's loss (a ValueError if one is nan or infinite); ends in eval mode.
+    Shapes: ``rows``, aligned tensors of N rows each on the model's device, e.g. (N, T) ids.
     """
     for name, value in (("steps", steps), ("batch_size", batch_size)):
         if not is_int(value) or value < 1:
@@ -295,6 +292,8 @@ def train_rows(
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                raise ValueError(f"the loss is {losses[-1]} at step {step}: lower lr ({lr:g}).")
     model.eval()
     return losses
 

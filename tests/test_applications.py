@@ -282,3 +282,13 @@ def test_train_rows_decays_the_learning_rate_along_lr_at():
     assert all(d != c for d, c in zip(decayed[0][1:], constant[0][1:]))
     with pytest.raises(ValueError, match="min_lr"):
         train_rows(tiny_model(3), rows, 2, 2, 1e-3, min_lr=1.0)
+
+
+def test_train_rows_stops_with_a_message_when_the_loss_is_not_finite():
+    tok = CharTokenizer.from_text("ab\n")
+    rows = encode_examples([Example("t", "ab", "ba")], tok, 8)
+    model = tiny_model(3)
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))  # (tied to the embedding: every logit is nan)
+    with pytest.raises(ValueError, match=r"the loss is nan at step 1: lower lr \(0.001\)"):
+        train_rows(model, rows, 3, 1)
