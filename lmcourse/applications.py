@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from lmcourse.lm import eval_mode, model_device
+from lmcourse.sampling import stream
 from lmcourse.utils import is_int
 
 IGNORE = -100  # a target F.cross_entropy skips (its ignore_index): no loss at that position
@@ -282,8 +283,6 @@ def complete(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 48)
 
     Returns the answer without ``END`` (cut at ``max_new_tokens`` tokens if it never comes).
     """
-    from lmcourse.sampling import stream  # (sampling imports this module's neighbours)
-
     if not prompt:
         raise ValueError("the prompt is empty: an answer needs a question to follow.")
     end = tokenizer.encode(END)

@@ -17,6 +17,7 @@ import re
 
 import ipywidgets as widgets
 
+from lmcourse.applications import PROMPTS, TASKS, WORD, complete, gist, modernise
 from lmcourse.ngram import NGramLM
 from lmcourse.utils import generator_from_seed, is_int, is_real
 
@@ -152,8 +153,6 @@ class TaskPlayground:
     """
 
     def __init__(self, model, tokenizer, stop_words: set[str]) -> None:
-        from lmcourse.applications import TASKS
-
         self.model, self.tokenizer, self.stop_words = model, tokenizer, set(stop_words)
         style = {"description_width": "90px"}
         self.task = widgets.Dropdown(options=TASKS, description="task", style=style)
@@ -170,8 +169,6 @@ class TaskPlayground:
 
     def prompt(self) -> str:
         """The task's prompt for what is typed; a ValueError, in words, for what cannot be one."""
-        from lmcourse.applications import PROMPTS
-
         text, task = self.text.value.strip(), self.task.value
         if not text:
             raise ValueError(f"Type {'two speeches' if task == 'answer' else 'a line'} first.")
@@ -194,8 +191,6 @@ class TaskPlayground:
 
     def rule(self) -> str | None:
         """The rule's answer (``modernise``, ``gist``, or the word after the question), if any."""
-        from lmcourse.applications import WORD, gist, modernise
-
         text = self.text.value.strip()
         if self.task.value == "translate":
             return modernise(text)
@@ -209,8 +204,6 @@ class TaskPlayground:
 
     def answer(self) -> str:
         """The model's greedy answer to ``prompt()``."""
-        from lmcourse.applications import complete
-
         return complete(self.model, self.tokenizer, self.prompt())
 
     def _on_task(self, _change=None) -> None:
