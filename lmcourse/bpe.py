@@ -36,9 +36,8 @@ import operator
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
-from lmcourse.tokenizers import _check_text, _load_json, _save_json, _to_id_list
+from lmcourse.tokenizers import JsonFile, _check_dict, _check_text, _to_id_list
 
 __all__ = ["GPT2_SPLIT_PATTERN", "BPETokenizer", "merge_pair", "pair_counts", "split_text",
            "train_bpe"]  # fmt: skip
@@ -203,7 +202,7 @@ def train_bpe(text: str, vocab_size: int, pattern: str | None = GPT2_SPLIT_PATTE
     return BPETokenizer(merges, pattern)
 
 
-class BPETokenizer:
+class BPETokenizer(JsonFile):
     """A byte-level BPE tokenizer: ``merges[i] = (a, b)`` makes token ``256 + i``.
 
     Same interface as the course's other tokenizers (``encode``, ``decode``, ``vocab_size``,
@@ -293,18 +292,18 @@ class BPETokenizer:
             )
         return BPETokenizer(self.merges[: vocab_size - _BYTES], self.pattern)
 
-    def save(self, path: str | Path) -> None:
-        """Write the merges and the pattern as JSON (atomically)."""
-        _save_json(path, {"type": "bpe", "pattern": self.pattern, "merges": self.merges})
+    def to_dict(self) -> dict:
+        """``{"type": "bpe", "pattern": ..., "merges": [(a, b), ...]}``: all ``save`` keeps."""
+        return {"type": "bpe", "pattern": self.pattern, "merges": self.merges}
 
     @classmethod
-    def load(cls, path: str | Path) -> BPETokenizer:
-        """A tokenizer written by ``save``."""
-        data = _load_json(path, "bpe", ["pattern", "merges"])
+    def from_dict(cls, data: dict, source: str = "the tokenizer") -> BPETokenizer:
+        """The tokenizer of ``to_dict``; a damaged one raises ``ValueError`` naming ``source``."""
+        data = _check_dict(data, "bpe", ["pattern", "merges"], source)
         try:
             return cls([tuple(pair) for pair in data["merges"]], data["pattern"])
         except (TypeError, ValueError, OverflowError) as err:
-            raise ValueError(f"'{path}' is a damaged tokenizer file: {err}") from None
+            raise ValueError(f"{source} is a damaged tokenizer: {err}") from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BPETokenizer):

@@ -31,7 +31,7 @@ from torch import nn
 
 from lmcourse.files import _default_mode
 from lmcourse.run_dir import set_aside_run  # (here too: notebook 08 imports it from here)
-from lmcourse.tokenizers import CharTokenizer
+from lmcourse.tokenizers import tokenizer_from_dict
 
 __all__ = [
     "CheckpointError",
@@ -103,7 +103,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **state) -> Path:
 
     ``state`` holds plain values: tensors, numbers, strings, lists, dicts (the training loop
     passes ``step``, ``optimizer`` state, ``rng`` states, ``train_config``, ``history`` and
-    ``tokenizer``; dataclasses are stored as dicts, a ``CharTokenizer`` as its characters).
+    ``tokenizer``; dataclasses are stored as dicts, a tokenizer as its ``to_dict()``: a
+    ``CharTokenizer``'s characters, a ``BPETokenizer``'s merges, a ``WordTokenizer``'s words).
     """
     model = unwrap(model)
     config = getattr(model, "config", None)
@@ -114,8 +115,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **state) -> Path:
         "model": model.state_dict(),
     }
     for key, value in state.items():
-        if isinstance(value, CharTokenizer):
-            value = {"type": "char", "chars": value.chars, "unk": value.unk}
+        if key == "tokenizer" and hasattr(value, "to_dict"):
+            value = value.to_dict()
         elif hasattr(value, "__dataclass_fields__"):
             value = asdict(value)
         entry[key] = value
@@ -221,33 +222,23 @@ def _entry_problem(entry: dict) -> str | None:
             return f"its {key!r} entry is of type {_type_name(type(entry[key]))}, not {names}"
     if not all(isinstance(value, torch.Tensor) for value in entry["model"].values()):
         return "its 'model' entry (the weights) holds values that are not tensors"
-    tokenizer = entry.get("tokenizer")
-    if tokenizer is None:
+    if entry.get("tokenizer") is None:
         return None
-    problem = _tokenizer_problem(tokenizer)
+    try:
+        tokenizer = tokenizer_from_dict(entry["tokenizer"], "its tokenizer")
+    except (TypeError, ValueError) as error:  # an entry of two characters, an unk not in chars
+        return str(error).rstrip(".")
     vocab_size = (entry["model_config"] or {}).get("vocab_size")
-    if problem is None and vocab_size is not None and len(tokenizer["chars"]) != vocab_size:
-        problem = (f"its tokenizer has {len(tokenizer['chars'])} tokens but its model's "
-                   f"vocab_size is {vocab_size}: the model's token ids would not all "
-                   "become text")  # fmt: skip
-    return problem
+    if vocab_size is not None and tokenizer.vocab_size != vocab_size:
+        return (
+            f"its tokenizer has {tokenizer.vocab_size} tokens but its model's vocab_size "
+            f"is {vocab_size}: the model's token ids would not all become text"
+        )
+    return None
 
 
 def _type_name(kind: type) -> str:
     return "None" if kind is type(None) else kind.__name__
-
-
-def _tokenizer_problem(data: dict) -> str | None:
-    """What is wrong with a saved tokenizer, ``{"type": "char", "chars": [...], "unk": ...}``."""
-    if data.get("type") != "char":
-        return f"its tokenizer is of an unknown type, {data.get('type')!r}"
-    if not isinstance(data.get("chars"), list | str):
-        return f"its tokenizer's 'chars' are {data.get('chars')!r}, not a list of characters"
-    try:
-        CharTokenizer(data["chars"], unk=data.get("unk"))
-    except (TypeError, ValueError) as error:  # an entry of two characters, an unk not in chars
-        return f"its tokenizer is invalid: {error}"
-    return None
 
 
 def check_resumable(path: str | os.PathLike, entry: dict) -> None:
@@ -301,11 +292,13 @@ def check_same_text(path, entry: dict, tokenizer, corpus: str | None,
     older checkpoint without it is known by its corpus name (a path) alone.
     """
     saved = tokenizer_from_checkpoint(entry)
-    if None not in (saved, tokenizer) and list(saved.chars) != list(tokenizer.chars):
+    if None not in (saved, tokenizer) and _vocabulary(saved) != _vocabulary(tokenizer):
+        chars = all(hasattr(t, "chars") for t in (saved, tokenizer))  # two CharTokenizers
+        saved, now = (f"{t.vocab_size}" if chars else repr(t) for t in (saved, tokenizer))
         raise CheckpointError(
-            f"{path} was trained on other characters ({saved.vocab_size}) than this run's text "
-            f"gives ({tokenizer.vocab_size}): its weights would decode the wrong ones. Resume "
-            "with the same text, or choose another out_dir."
+            f"{path} was trained on other {'characters' if chars else 'tokens'} ({saved}) than "
+            f"this run's {'text' if chars else 'tokenizer'} gives ({now}): its weights would "
+            "decode the wrong ones. Resume with the same text, or choose another out_dir."
         )
     saved_corpus, saved_sha = entry.get("corpus"), entry.get("data_sha256")
     renamed = None not in (saved_corpus, corpus) and saved_corpus != corpus
@@ -389,12 +382,17 @@ def model_from_checkpoint(entry: dict) -> nn.Module:
     return model
 
 
-def tokenizer_from_checkpoint(entry: dict) -> CharTokenizer | None:
-    """The tokenizer saved with the run, or None if there is none."""
+def _vocabulary(tokenizer) -> dict:
+    """What fixes a tokenizer's ids: all of its ``to_dict()`` but ``unk`` (one of its tokens)."""
+    return {**tokenizer.to_dict(), "unk": None}
+
+
+def tokenizer_from_checkpoint(entry: dict):
+    """The tokenizer saved with the run (char, word or BPE), or None if there is none."""
     data = entry.get("tokenizer")
     if data is None:
         return None
-    problem = _tokenizer_problem(data) if isinstance(data, dict) else "its tokenizer is no dict"
-    if problem is not None:
-        raise CheckpointError(f"The checkpoint cannot be used: {problem}.")
-    return CharTokenizer(data["chars"], unk=data.get("unk"))
+    try:
+        return tokenizer_from_dict(data, "its tokenizer")
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"The checkpoint cannot be used: {error}") from None

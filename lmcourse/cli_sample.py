@@ -9,6 +9,7 @@ with exit status 2 (``lmcourse sample: error: ...``), as in the rest of ``lmcour
 from __future__ import annotations
 
 import argparse
+import codecs
 import sys
 
 from lmcourse.cli import _fail, _reader_gone
@@ -57,16 +58,28 @@ def _check_model(args: argparse.Namespace, model, tokenizer) -> None:
     """Refuse weights that are NaN or inf, and a prompt with characters the model never saw."""
     import torch
 
-    from lmcourse.tokenizers import _describe_char
+    from lmcourse.tokenizers import _describe_char, unknown_characters
 
     if not all(torch.isfinite(p).all() for p in model.parameters()):  # one pass over the weights
         _fail("sample", f"the model of {args.checkpoint} has weights that are not finite (NaN "
                         "or inf: its training diverged); it cannot write text.")  # fmt: skip
-    unknown = [c for c in dict.fromkeys(args.prompt) if c not in tokenizer.stoi]
-    if unknown and tokenizer.unk is None:
+    unknown = unknown_characters(tokenizer, args.prompt)
+    if unknown:
         chars = ", ".join(map(_describe_char, unknown))  # 'é' (U+00E9): a lone accent shows too
         _fail("sample", f"the prompt has characters outside the checkpoint's vocabulary of "
                         f"{tokenizer.vocab_size}: {chars}.")  # fmt: skip
+
+
+def _streaming_decoder(tokenizer):
+    """``text_of(ids, final=False)``: the text that each new token adds, as it comes.
+
+    A BPE token may end inside a character (``é`` is two bytes in UTF-8, and a token can hold
+    one of them): its bytes wait for the rest of the character instead of printing as '�'.
+    """
+    if not hasattr(tokenizer, "decode_bytes"):
+        return lambda ids, final=False: tokenizer.decode(ids)
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return lambda ids, final=False: utf8.decode(tokenizer.decode_bytes(ids), final)
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -84,11 +97,12 @@ def _sample(args: argparse.Namespace) -> int:
     tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature,
                     top_k=args.top_k, top_p=args.top_p, generator=generator,
                     block_size=block_size)  # fmt: skip
+    text_of = _streaming_decoder(tokenizer)
     try:
         print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
         for token in tokens:  # (1, 1): each character shows as soon as it is chosen
-            print(tokenizer.decode(token[0].tolist()), end="", flush=True)
-        print()
+            print(text_of(token[0].tolist()), end="", flush=True)
+        print(text_of([], final=True))
     except KeyboardInterrupt:  # Ctrl-C: enough text; no traceback
         print(file=sys.stderr)
         return 130

@@ -27,7 +27,7 @@ from lmcourse.sampling import (
     _context_size,
     generate,  # re-exported: one sampler for every model
 )
-from lmcourse.tokenizers import CharTokenizer
+from lmcourse.tokenizers import CharTokenizer, unknown_characters
 from lmcourse.utils import is_int
 
 __all__ = [
@@ -135,14 +135,13 @@ def prompt_ids(model: nn.Module, tokenizer, text: str, what: str = "prompt") -> 
             f"The {what} is empty: type at least one character for the model to start from "
             "(a newline works: the start of a speech)."
         )
-    if getattr(tokenizer, "unk", None) is None:
-        unknown = list(dict.fromkeys(c for c in text if c not in tokenizer.stoi))  # in order
-        if unknown:
-            shown = ", ".join(repr(c) for c in unknown)
-            raise ValueError(
-                f"The {what} has characters outside the model's vocabulary: {shown}. Remove or "
-                f"replace them (the model knows {tokenizer.vocab_size} characters)."
-            )
+    unknown = unknown_characters(tokenizer, text)
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown)
+        raise ValueError(
+            f"The {what} has characters outside the model's vocabulary: {shown}. Remove or "
+            f"replace them (the model knows {tokenizer.vocab_size} characters)."
+        )
     return torch.tensor([tokenizer.encode(text)], dtype=torch.long, device=model_device(model))
 
 

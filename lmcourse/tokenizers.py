@@ -1,6 +1,7 @@
 """Tokenizers: turn text into a list of integer ids and back.
 
-Two tokenizers, one interface (``encode``, ``decode``, ``vocab_size``, ``save``, ``load``):
+Two tokenizers, one interface (``encode``, ``decode``, ``vocab_size``, ``save``, ``load``,
+``to_dict``; ``lmcourse.bpe.BPETokenizer`` is the third):
 
 - ``CharTokenizer``: one token per character. The vocabulary is the set of characters of
   the training text, so every text over those characters round-trips exactly:
@@ -29,7 +30,8 @@ from pathlib import Path
 
 from lmcourse.files import write_text_atomically
 
-__all__ = ["WORD_PATTERN", "CharTokenizer", "WordTokenizer"]
+__all__ = ["WORD_PATTERN", "CharTokenizer", "WordTokenizer", "tokenizer_from_dict",
+           "unknown_characters"]  # fmt: skip
 
 #: How ``WordTokenizer.split`` cuts text into tokens, tried left to right at each position:
 #:
@@ -58,6 +60,17 @@ _OPENING = frozenset("([")
 def _describe_char(c: str) -> str:
     """``'é' (U+00E9)``: the repr shows the character, the code point tells look-alikes apart."""
     return f"{c!r} (U+{ord(c):04X})"
+
+
+def unknown_characters(tokenizer, text: str) -> list[str]:
+    """The characters of ``text`` that ``tokenizer`` cannot encode, once each, in order.
+
+    Only a ``CharTokenizer`` without ``unk`` has any: a ``WordTokenizer`` maps an unknown word
+    to ``unk``, and a ``BPETokenizer`` encodes any text (every byte is a token).
+    """
+    if not isinstance(tokenizer, CharTokenizer) or tokenizer.unk is not None:
+        return []
+    return [c for c in dict.fromkeys(text) if c not in tokenizer.stoi]
 
 
 def _check_vocab(entries: Sequence[str], what: str) -> None:
@@ -107,36 +120,58 @@ def _check_text(text: str) -> None:
         raise TypeError(f"encode takes a str, got {type(text).__name__}{hint}.")
 
 
-def _save_json(path: str | os.PathLike, data: dict) -> None:
-    """Write ``data`` as UTF-8 JSON; ``ensure_ascii=False`` keeps ``é`` readable in the file."""
-    write_text_atomically(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
-
-
-def _load_json(path: str | os.PathLike, kind: str, keys: Sequence[str]) -> dict:
-    """Read a tokenizer file, checking it is JSON, of type ``kind``, and has every key."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"'{path}' is not a tokenizer file: not valid JSON ({err}).") from err
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"'{path}' is not a tokenizer file: a JSON {type(data).__name__}, not an object."
-        )
+def _check_dict(data: dict, kind: str, keys: Sequence[str], source: str) -> dict:
+    """``data`` if it is a tokenizer of type ``kind`` with every key, else a ValueError."""
+    if not isinstance(data, dict):  # (a JSON file of a list, say)
+        kind_of = type(data).__name__
+        raise ValueError(f"{source} is not a tokenizer: a {kind_of}, not a dict (a JSON object).")
     if data.get("type") != kind:
         raise ValueError(
-            f"'{path}' holds a tokenizer of type {data.get('type')!r}, not {kind!r}: "
+            f"{source} holds a tokenizer of type {data.get('type')!r}, not {kind!r}: "
             f"load it with the matching class."
         )
     missing = [key for key in keys if key not in data]
     if missing:
-        raise ValueError(f"'{path}' is not a complete {kind} tokenizer: missing key(s) {missing}.")
+        raise ValueError(f"{source} is not a complete {kind} tokenizer: missing key(s) {missing}.")
     return data
+
+
+class JsonFile:
+    """``save`` and ``load`` for a tokenizer with ``to_dict`` and ``from_dict``: a JSON file."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write ``to_dict()`` as UTF-8 JSON, atomically (``é`` stays readable in the file)."""
+        write_text_atomically(path, json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike):
+        """Read a file written by ``save``; a malformed file raises ``ValueError`` naming it."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"'{path}' is not a tokenizer file: not valid JSON ({err}).") from err
+        return cls.from_dict(data, f"'{path}'")
+
+
+def tokenizer_from_dict(data: dict, source: str = "the tokenizer"):
+    """Any of the course's tokenizers from its ``to_dict()``, by its ``"type"``: char, word, bpe.
+
+    Checkpoints keep their tokenizer this way (``lmcourse.checkpoint``). A dict of an unknown
+    type, or a damaged one, raises ``ValueError`` naming ``source``.
+    """
+    from lmcourse.bpe import BPETokenizer  # (bpe imports this module)
+
+    kinds = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind not in kinds:
+        raise ValueError(f"{source} is of an unknown type, {kind!r} (known: {', '.join(kinds)}).")
+    return kinds[kind].from_dict(data, source)
 
 
 # --------------------------------------------------------------------------- characters
 
 
-class CharTokenizer:
+class CharTokenizer(JsonFile):
     """One token per character; token id = position of the character in ``chars``.
 
     Args:
@@ -206,20 +241,20 @@ class CharTokenizer:
         """The text for ``ids``: a list of ints or a 1-D tensor or array of integers."""
         return "".join([self.itos[i] for i in _to_id_list(ids, self.vocab_size)])
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the tokenizer as JSON: ``{"type": "char", "chars": [...], "unk": ...}``."""
-        _save_json(path, {"type": "char", "chars": self.chars, "unk": self.unk})
+    def to_dict(self) -> dict:
+        """``{"type": "char", "chars": [...], "unk": ...}``: what ``save`` and checkpoints keep."""
+        return {"type": "char", "chars": self.chars, "unk": self.unk}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> CharTokenizer:
-        """Read a file written by ``save``; a malformed file raises ``ValueError`` naming it."""
-        data = _load_json(path, "char", ["chars", "unk"])
+    def from_dict(cls, data: dict, source: str = "the tokenizer") -> CharTokenizer:
+        """The tokenizer of ``to_dict``; a malformed one raises ``ValueError`` naming ``source``."""
+        data = _check_dict(data, "char", ["chars", "unk"], source)
         if not isinstance(data["chars"], list):
-            raise ValueError(f"'{path}': 'chars' must be a list of characters.")
+            raise ValueError(f"{source}: 'chars' must be a list of characters.")
         try:
             return cls(data["chars"], unk=data["unk"])
         except (TypeError, ValueError) as err:
-            raise ValueError(f"'{path}' is not a valid char tokenizer: {err}") from err
+            raise ValueError(f"{source} is not a valid char tokenizer: {err}") from err
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CharTokenizer):
@@ -237,7 +272,7 @@ class CharTokenizer:
 # --------------------------------------------------------------------------- words
 
 
-class WordTokenizer:
+class WordTokenizer(JsonFile):
     """One token per word, number or punctuation mark (see ``WORD_PATTERN``).
 
     Args:
@@ -340,21 +375,20 @@ class WordTokenizer:
         unknown = sum(w not in self.stoi for w in tokens)
         return unknown / len(tokens) if tokens else 0.0
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the tokenizer as JSON: ``{"type": "word", "words": [...], "unk": ..., ...}``."""
-        data = {"type": "word", "words": self.words, "unk": self.unk, "lowercase": self.lowercase}
-        _save_json(path, data)
+    def to_dict(self) -> dict:
+        """``{"type": "word", "words": [...], "unk": ..., "lowercase": ...}`` (not the counts)."""
+        return {"type": "word", "words": self.words, "unk": self.unk, "lowercase": self.lowercase}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> WordTokenizer:
-        """Read a file written by ``save``; a malformed file raises ``ValueError`` naming it."""
-        data = _load_json(path, "word", ["words", "unk", "lowercase"])
+    def from_dict(cls, data: dict, source: str = "the tokenizer") -> WordTokenizer:
+        """The tokenizer of ``to_dict``; a malformed one raises ``ValueError`` naming ``source``."""
+        data = _check_dict(data, "word", ["words", "unk", "lowercase"], source)
         if not isinstance(data["words"], list) or not isinstance(data["lowercase"], bool):
-            raise ValueError(f"'{path}': 'words' must be a list and 'lowercase' true or false.")
+            raise ValueError(f"{source}: 'words' must be a list and 'lowercase' true or false.")
         try:
             return cls(data["words"], unk=data["unk"], lowercase=data["lowercase"])
         except (TypeError, ValueError) as err:
-            raise ValueError(f"'{path}' is not a valid word tokenizer: {err}") from err
+            raise ValueError(f"{source} is not a valid word tokenizer: {err}") from err
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, WordTokenizer):

@@ -240,15 +240,16 @@ def _check_trainable(model: nn.Module) -> None:
 
 
 def _check_tokenizer(model: nn.Module, tokenizer) -> None:
-    """Refuse a tokenizer whose vocabulary is not the model's: the checkpoint could not decode."""
+    """Refuse a tokenizer a checkpoint cannot keep, or of another size than the model's."""
+    if tokenizer is not None and not callable(getattr(tokenizer, "to_dict", None)):
+        raise TypeError(f"tokenizer must be a CharTokenizer, WordTokenizer or BPETokenizer "
+                        f"(kept as its to_dict()), got {type(tokenizer).__name__}.")  # fmt: skip
     model_size = getattr(getattr(model, "config", None), "vocab_size", None)
     size = getattr(tokenizer, "vocab_size", None)
     if None not in (model_size, size) and size != model_size:
-        raise ValueError(
-            f"The tokenizer has {size} tokens but the model's vocab_size is {model_size}: the "
-            "model's token ids would not all become text. Build the model with "
-            "vocab_size=tokenizer.vocab_size."
-        )
+        raise ValueError(f"The tokenizer has {size} tokens but the model's vocab_size is "
+                         f"{model_size}: the model's token ids would not all become text. Build "
+                         "the model with vocab_size=tokenizer.vocab_size.")  # fmt: skip
 
 
 def _rng_devices(device: torch.device) -> list[int]:

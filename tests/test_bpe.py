@@ -430,7 +430,7 @@ def test_a_damaged_tokenizer_file_is_refused_by_name(tmp_path, data, message):
     path.write_text(json.dumps({"type": "bpe", "pattern": None, "merges": [], **data}))
     with pytest.raises(ValueError, match=message) as err:
         BPETokenizer.load(path)
-    assert "damaged tokenizer file" in str(err.value) and str(path) in str(err.value)
+    assert "damaged tokenizer" in str(err.value) and str(path) in str(err.value)
     path.write_text('{"type": "bpe", "pattern": null, "merges": [[1e400, 2]]}')  # infinity
-    with pytest.raises(ValueError, match="damaged tokenizer file"):
+    with pytest.raises(ValueError, match="damaged tokenizer"):
         BPETokenizer.load(path)

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from lmcourse import trainer
+from lmcourse.bpe import train_bpe
 from lmcourse.checkpoint import (
     CheckpointError,
     changed_settings,
@@ -34,7 +35,7 @@ from lmcourse.data import train_val_split
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.presets import PRESETS, train_gpt
 from lmcourse.pretrained import MODELS_DIR
-from lmcourse.tokenizers import CharTokenizer
+from lmcourse.tokenizers import CharTokenizer, WordTokenizer
 from lmcourse.train import TrainConfig, lr_at, train
 
 TEXT = "To be, or not to be, that is the question:\nWhether 'tis nobler in the mind\n" * 30
@@ -227,8 +228,9 @@ KILLED_WHILE_SAVING = """
 import io, json, os, signal, sys
 import torch
 from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.bpe import train_bpe
 from lmcourse.data import train_val_split
-from lmcourse.tokenizers import CharTokenizer
+from lmcourse.tokenizers import CharTokenizer, WordTokenizer
 from lmcourse.train import TrainConfig, train
 
 text, settings, out_dir = open(sys.argv[1]).read(), json.loads(sys.argv[2]), sys.argv[3]
@@ -638,12 +640,21 @@ def _without(entry, key):
         (lambda e: {**e, "tokenizer": {"type": "char", "chars": ["a", "b"], "unk": None}},
          f"its tokenizer has 2 tokens but its model's vocab_size is {TOKENIZER.vocab_size}: the "
          "model's token ids would not all become text"),
-        (lambda e: {**e, "tokenizer": {"type": "bpe"}},
-         "its tokenizer is of an unknown type, 'bpe'"),
+        (lambda e: {**e, "tokenizer": {"type": "sentencepiece"}},
+         "its tokenizer is of an unknown type, 'sentencepiece' (known: char, word, bpe)"),
         (lambda e: {**e, "tokenizer": {"type": "char"}},
-         "its tokenizer's 'chars' are None, not a list of characters"),
-        (lambda e: {**e, "tokenizer": {"type": "char", "chars": ["ab"]}},
-         "its tokenizer is invalid: Vocabulary entry 'ab' at id 0 is not a single character."),
+         "its tokenizer is not a complete char tokenizer: missing key(s) ['chars', 'unk']"),
+        (lambda e: {**e, "tokenizer": {"type": "char", "chars": "abc", "unk": None}},
+         "its tokenizer: 'chars' must be a list of characters"),
+        (lambda e: {**e, "tokenizer": {"type": "char", "chars": ["ab"], "unk": None}},
+         "its tokenizer is not a valid char tokenizer: Vocabulary entry 'ab' at id 0 is not a "
+         "single character"),
+        (lambda e: {**e, "tokenizer": {"type": "bpe", "pattern": None, "merges": [(0, 300)]}},
+         "its tokenizer is a damaged tokenizer: Merge 0 (0, 300) uses an id that does not exist "
+         "yet: merge 0 makes id 256, so it can only join ids 0 to 255"),
+        (lambda e: {**e, "tokenizer": {"type": "bpe", "pattern": None, "merges": []}},
+         f"its tokenizer has 256 tokens but its model's vocab_size is {TOKENIZER.vocab_size}: "
+         "the model's token ids would not all become text"),
     ],
 )  # fmt: skip
 def test_a_checkpoint_with_missing_or_wrong_entries_is_refused_by_name(tmp_path, damage, problem):
@@ -719,3 +730,37 @@ def test_torchrun_batches_are_compared_over_all_processes():
     ]
     assert changed_settings(saved, half) == []  # one process both times, as before
     assert changed_settings(saved, same) == ["batch_size (was 4, now 8)"]
+
+
+@pytest.mark.parametrize("kind", ["bpe", "word"])
+def test_a_checkpoint_keeps_a_bpe_or_word_tokenizer_and_refuses_to_resume_with_another(
+    tmp_path, kind
+):
+    if kind == "bpe":
+        tokenizer, other = train_bpe(TEXT, 270), train_bpe(TEXT.upper(), 270)
+    else:
+        tokenizer = WordTokenizer.from_text(TEXT)
+        other = WordTokenizer(["<unk>", *reversed(tokenizer.words[1:])])  # the same, other ids
+    ids = torch.tensor(tokenizer.encode(TEXT))
+    config = GPTConfig(tokenizer.vocab_size, 16, n_layer=1, n_head=2, n_embd=16)
+    train(GPT(config), ids, ids, CONFIG, progress=False, out_dir=tmp_path, tokenizer=tokenizer)
+    entry = load_checkpoint(tmp_path / "ckpt.pt")  # weights_only: merges are tuples of ints
+    assert entry["tokenizer"]["type"] == kind
+    saved = tokenizer_from_checkpoint(entry)
+    assert type(saved) is type(tokenizer) and saved == tokenizer
+    assert saved.encode(TEXT) == tokenizer.encode(TEXT)
+    # resuming with another tokenizer of the same size would decode the weights wrongly
+    assert other.vocab_size == tokenizer.vocab_size and other != tokenizer
+    with pytest.raises(CheckpointError, match="was trained on other tokens"):
+        train(GPT(config), ids, ids, CONFIG, progress=False, out_dir=tmp_path, resume=True,
+              tokenizer=other)  # fmt: skip
+
+
+def test_a_tokenizer_a_checkpoint_cannot_keep_is_refused_before_training(tmp_path):
+    class Letters:  # a student's own tokenizer: encode, decode and vocab_size, no to_dict
+        vocab_size = TOKENIZER.vocab_size
+
+    with pytest.raises(TypeError, match="tokenizer must be a CharTokenizer, WordTokenizer or "
+                                        "BPETokenizer .* got Letters"):  # fmt: skip
+        train(_gpt(), TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path, tokenizer=Letters())
+    assert not (tmp_path / "ckpt.pt").exists()

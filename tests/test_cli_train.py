@@ -357,3 +357,22 @@ def test_sampling_a_model_that_diverged_is_one_line(diverged, capsys):
         f"lmcourse sample: error: the model of {diverged['huge']} gives outputs that are not "
         "finite (its weights may be NaN: training diverged).\n"
     )
+
+
+def test_sample_a_bpe_checkpoint_streams_whole_characters(tmp_path, capsys):
+    from lmcourse.bpe import BPETokenizer, train_bpe
+    from lmcourse.cli_sample import _streaming_decoder
+
+    bpe = train_bpe("To be, or not to be: café, naïve. " * 20, 270)
+    config = GPTConfig(bpe.vocab_size, 16, n_layer=1, n_head=2, n_embd=16)
+    model = GPT(config, generator=torch.Generator().manual_seed(0))
+    save_checkpoint(tmp_path / "ckpt.pt", model, tokenizer=bpe)
+    argv = ["--prompt", "café", "--max-new-tokens", "40", "--seed", "3"]
+    text = sample(capsys, tmp_path / "ckpt.pt", *argv)
+    idx = torch.tensor([bpe.encode("café")])
+    out = generate(model, idx, 40, generator=torch.Generator().manual_seed(3))
+    assert text == bpe.decode(out[0].tolist())  # the tokens it streamed, decoded as one text
+    # token by token: the first byte of "é" (0xC3 0xA9) waits for the second
+    text_of = _streaming_decoder(BPETokenizer([]))
+    assert [text_of([0xC3]), text_of([0xA9]), text_of([0x21])] == ["", "é", "!"]
+    assert text_of([0xC3]) + text_of([], final=True) == "�"  # half a character at the end

@@ -11,7 +11,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmcourse.tokenizers import CharTokenizer, WordTokenizer
+from lmcourse.tokenizers import (
+    CharTokenizer,
+    WordTokenizer,
+    tokenizer_from_dict,
+    unknown_characters,
+)
 
 SHAKESPEARE = "Who's there? Nay, answer me: stand, and unfold yourself."
 
@@ -173,7 +178,7 @@ def test_char_save_load_round_trip(tmp_path):
         (b'{"type": "char", "chars": ["a"', "not valid JSON"),
         (b"\xff\xfe\x00garbage", "not valid JSON"),
         (b"", "not valid JSON"),
-        (b'["a", "b"]', "a JSON list, not an object"),
+        (b'["a", "b"]', "a list, not a dict"),
         (b'{"type": "word", "words": ["<unk>"], "unk": "<unk>", "lowercase": false}', "'word'"),
         (b'{"chars": ["a"], "unk": null}', "type None"),
         (b'{"type": "char", "unk": null}', "missing key(s) ['chars']"),
@@ -422,3 +427,37 @@ def test_decode_refuses_booleans_as_ids():
     with pytest.raises(ValueError, match="is not an integer"):
         tok.decode(torch.tensor([False, True]))
     assert tok.decode(torch.tensor([1, 0])) == "ba"
+
+
+# --------------------------------------------------------------------------- any tokenizer
+
+
+def test_tokenizer_from_dict_rebuilds_each_kind_from_its_to_dict():
+    from lmcourse.bpe import train_bpe
+
+    text = "the cat, the dog, the cat — café"
+    for tok in (CharTokenizer.from_text(text, unk="?"), WordTokenizer.from_text(text),
+                train_bpe(text, 262)):  # fmt: skip
+        again = tokenizer_from_dict(json.loads(json.dumps(tok.to_dict())))  # through JSON too
+        assert type(again) is type(tok) and again == tok
+        assert again.encode(text) == tok.encode(text)
+    with pytest.raises(ValueError, match=r"my dict is of an unknown type, 'sentencepiece' "
+                                         r"\(known: char, word, bpe\)"):  # fmt: skip
+        tokenizer_from_dict({"type": "sentencepiece"}, "my dict")
+    with pytest.raises(ValueError, match="unknown type, None"):
+        tokenizer_from_dict(["a", "b"])
+
+
+def test_unknown_characters_are_those_a_tokenizer_cannot_encode():
+    from lmcourse.bpe import BPETokenizer
+
+    tok = CharTokenizer.from_text("abc")
+    assert unknown_characters(tok, "cabbage, café") == ["g", "e", ",", " ", "f", "é"]
+    assert unknown_characters(tok, "abcba") == []
+    tok.encode("abcba")  # what it calls known, encode takes; the rest, it refuses
+    with pytest.raises(ValueError, match=r"Character .g. \(U\+0067\) at position 5"):
+        tok.encode("cabbage")
+    # these encode any text: nothing is unknown to them
+    assert unknown_characters(CharTokenizer.from_text("abc", unk="a"), "xyz") == []
+    assert unknown_characters(WordTokenizer.from_text("a b"), "xyz") == []
+    assert unknown_characters(BPETokenizer([]), "xyz é") == []
