@@ -23,26 +23,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM
-from lmcourse.sampling import (
-    _context_size,
-    generate,  # re-exported: one sampler for every model
-)
+from lmcourse.sampling import _context_size, generate  # generate: one sampler, for every model
 from lmcourse.tokenizers import CharTokenizer, unknown_characters
 from lmcourse.utils import is_int
 
 __all__ = [
-    "NGramModule",
-    "bits_per_character",
-    "bits_per_token",
-    "check_ids",
-    "eval_mode",
-    "evaluate",
-    "generate",
-    "lm_loss",
-    "model_device",
-    "next_token_logits",
-    "prompt_ids",
-]
+    "NGramModule", "bits_per_character", "bits_per_token", "check_ids", "eval_mode", "evaluate",
+    "generate", "lm_loss", "model_device", "next_token_logits", "prompt_ids",
+]  # fmt: skip
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -304,9 +292,14 @@ def bits_per_character(
     prediction, so its bits per token are not comparable with a character model's. Summed over
     the text they are: ``bits/char = Σ_tokens −log2 p(token | context) / characters``. The
     first token has no context and is not predicted, so the characters it spells are not
-    counted; for a ``CharTokenizer`` this equals ``bits_per_token``.
+    counted; for a ``CharTokenizer`` this equals ``bits_per_token``. The tokens must spell the
+    text back (a ``WordTokenizer`` drops spaces and has ``<unk>``: its bits are not the text's).
     """
     ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if tokenizer.decode(ids.tolist()) != text:  # an <unk>, a dropped space
+        raise ValueError(f"{tokenizer!r} does not spell the text back (decode(encode(text)) != "
+                         "text), so its bits are not the text's: use a CharTokenizer without unk "
+                         "or a BPETokenizer, or bits_per_token.")  # fmt: skip
     if len(ids) < 2:
         raise ValueError(f"The text ({len(text)} characters) is {len(ids)} token(s) long: bits "
                          "per character need at least 2 tokens, one to predict from.")  # fmt: skip

@@ -290,4 +290,9 @@ def run_notebook(args: argparse.Namespace) -> int:
         if checkpoint and checkpoint.exists():
             print(f"checkpoint:        {checkpoint}  (lmcourse run 09 -p checkpoint "
                   f"{shlex.quote(str(checkpoint.parent))})")  # fmt: skip
+        for each in sorted(checkpoint.parent.glob("*/ckpt.pt")) if checkpoint else ():
+            print(
+                f"checkpoint:        {each}  (lmcourse run 16 -p checkpoint "
+                f"{shlex.quote(str(each.parent))})"
+            )  # notebook 11's: a model per folder
     return status

@@ -50,7 +50,7 @@ class Pretrained(NamedTuple):
     """What ``load_pretrained`` returns: unpack it as ``model, tokenizer, info = ...``."""
 
     model: nn.Module
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer  # or the BPE or word tokenizer a checkpoint of yours was trained with
     info: dict
 
 
@@ -80,7 +80,9 @@ def _device(device: str | torch.device | None) -> torch.device:
     return torch.device("cpu") if device is None else get_device(device)
 
 
-def load_model(source: str | Path = "shakespeare-char", device: str | None = None) -> Pretrained:
+def load_model(
+    source: str | Path = "shakespeare-char", device: str | None = None, characters: bool = False
+) -> Pretrained:
     """A shipped model by name, or the model of a training checkpoint: model, tokenizer, info.
 
     Args:
@@ -88,11 +90,14 @@ def load_model(source: str | Path = "shakespeare-char", device: str | None = Non
             (``lmcourse train``, ``train(out_dir=...)``, notebook 08), or the run's folder that
             holds it as ``ckpt.pt``.
         device: where to put the model (default: the CPU).
+        characters: refuse a model over other tokens than characters (BPE, words), for code
+            that shows one character per token (notebooks 09 and 10).
 
     For a checkpoint, ``info`` has the keys of a shipped model's where the checkpoint knows
     them: ``val_loss_nats`` is the run's last estimate (on ``eval_batches`` batches, not every
-    character), ``corpus`` is None for a checkpoint that did not record it, and ``command``
-    is None.
+    token; per token, so per character only for a character model: ``val_bits_per_char`` is
+    None for the others), ``corpus`` is None for a checkpoint that did not record it, and
+    ``command`` is None.
 
     Raises:
         FileNotFoundError: no such file (the message lists the shipped names).
@@ -123,6 +128,13 @@ def load_model(source: str | Path = "shakespeare-char", device: str | None = Non
             f"'{path}' holds no tokenizer, so its token ids cannot become text "
             "(lmcourse train saves one, as does train(tokenizer=...))."
         )
+    if characters and not isinstance(tokenizer, CharTokenizer):
+        raise CheckpointError(
+            f"'{path}' holds a model over other tokens than characters ({tokenizer!r}); this "
+            "needs a character model, as it shows one character per token. `lmcourse sample "
+            f"--checkpoint {path}` samples from any model, and notebook 16 scores it."
+        )
+    per_char = isinstance(tokenizer, CharTokenizer)
     history = entry.get("history") or {}
     val_loss = history["val_loss"][-1] if history.get("val_loss") else None
     info = {
@@ -132,7 +144,7 @@ def load_model(source: str | Path = "shakespeare-char", device: str | None = Non
         "parameters": sum(p.numel() for p in model.parameters()),
         "corpus": entry.get("corpus"),
         "val_loss_nats": val_loss,
-        "val_bits_per_char": None if val_loss is None else val_loss / math.log(2),
+        "val_bits_per_char": None if val_loss is None or not per_char else val_loss / math.log(2),
         "eval": "the run's last estimate",
         "steps": entry.get("step"),
         "train_seconds": history.get("seconds", 0.0),

@@ -155,7 +155,8 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     _row_max(logits)  # a nan would make the running sum below meaningless
     if p == 1:  # every token (a float32 running sum can reach 1 before the tail ends)
         return logits
-    probs = torch.softmax(logits.float(), dim=-1)  # (..., V)
+    wide = torch.promote_types(logits.dtype, torch.float32)  # float64 stays float64
+    probs = torch.softmax(logits.to(wide), dim=-1)  # (..., V)
     sorted_probs, _ = torch.sort(probs, dim=-1, descending=True)  # (..., V)
     mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # (..., V)
     kept = (mass_before < p).sum(dim=-1, keepdim=True)  # (..., 1): how many to keep, >= 1

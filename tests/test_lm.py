@@ -159,6 +159,20 @@ def test_bits_per_character_of_a_text_of_one_token_is_refused_by_name():
         bits_per_character(_random_bigram(TOKENIZER.vocab_size), TOKENIZER, "a", 8)
 
 
+@pytest.mark.parametrize(
+    "tokenizer, text",
+    [(WordTokenizer.from_text("the cat sat on the mat"), "a cat"),  # <unk>, and one space
+     (WordTokenizer.from_text("the cat sat on the mat"), "the cat\nsat"),  # \n becomes " "
+     (CharTokenizer.from_text("abc", unk="a"), "abcxabc")],  # x becomes the stand-in a
+)  # fmt: skip
+def test_bits_per_character_refuses_tokens_that_do_not_spell_the_text(tokenizer, text):
+    # Their bits are those of another text ("<unk> cat"), so per character of this one they
+    # mean nothing (with a word tokenizer they came out negative, or divided by zero).
+    model = _random_bigram(tokenizer.vocab_size)
+    with pytest.raises(ValueError, match=r"does not spell the text back \(decode\(encode"):
+        bits_per_character(model, tokenizer, text, 8)
+
+
 def test_bits_per_character_of_a_bpe_model_sums_each_tokens_bits_over_its_characters():
     # Straight from the table, token by token: -log2 P(next | current) summed over every
     # predicted token, divided by the characters those tokens spell (all but the first token's).

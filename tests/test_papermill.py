@@ -87,6 +87,50 @@ def test_sampling_and_inside_notebooks_run_on_the_learners_own_checkpoint(tmp_pa
             assert "the passage is cut to the model's context, its first 32 characters" in text
 
 
+def test_the_leaderboard_places_a_character_or_a_bpe_checkpoint_and_notebook_09_names_bpe(
+    tmp_path,
+):
+    # notebook 11 saves its BPE GPTs with their tokenizers: notebook 16 scores one like any row
+    import re
+
+    import torch
+
+    from lmcourse.bpe import train_bpe
+    from lmcourse.data import load_text, train_val_split
+    from lmcourse.gpt import GPT
+    from lmcourse.lm import bits_per_character
+    from lmcourse.presets import PRESETS, train_gpt
+    from lmcourse.train import train
+
+    train_text, val_text = train_val_split(load_text("tiny-shakespeare"))
+    bpe = train_bpe(train_text[:50_000], 300)
+    recipe = PRESETS["ci"].with_changes(device="cpu")
+    model = GPT(recipe.gpt_config(bpe.vocab_size))
+    ids = torch.tensor(bpe.encode(train_text[:50_000]))
+    train(model, ids, ids, recipe.train, progress=False, out_dir=tmp_path / "bpe", tokenizer=bpe,
+          corpus="tiny-shakespeare")  # fmt: skip
+    char_model, char_tok, _ = train_gpt("ci", out_dir=tmp_path / "char", progress=False,
+                                        device="cpu")  # fmt: skip
+    block = recipe.train.block_size
+    for name, m, tok in (("bpe", model, bpe), ("char", char_model, char_tok)):
+        out = tmp_path / f"16_{name}.ipynb"
+        papermill.execute_notebook(NOTEBOOKS / "16_leaderboard.ipynb", out,
+                                   parameters={"checkpoint": str(tmp_path / name)},
+                                   kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+                                   execution_timeout=600)  # fmt: skip
+        pattern = rf": ([\d.]+) bits per character in windows of {block}, ([\d,]+) parameters"
+        placed = re.search(re.escape(str(tmp_path / name)) + pattern, stream_text(out))
+        expected = bits_per_character(m.eval(), tok, val_text, block_size=block)
+        assert placed and placed.group(1) == f"{expected:.3f}", (name, expected)
+        assert placed.group(2) == f"{sum(p.numel() for p in m.parameters()):,}"
+    with pytest.raises(papermill.PapermillExecutionError, match="holds a model over other tokens "
+                       "than characters .BPETokenizer.vocab_size=300"):  # fmt: skip
+        papermill.execute_notebook(NOTEBOOKS / "09_sampling.ipynb", tmp_path / "09.ipynb",
+                                   parameters={"checkpoint": str(tmp_path / "bpe")},
+                                   kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+                                   execution_timeout=600)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "options, problem",
     [

@@ -16,6 +16,7 @@ from lmcourse.lm import evaluate
 from lmcourse.presets import PRESETS, train_gpt
 from lmcourse.pretrained import MODELS_DIR, available, load_model, load_pretrained
 from lmcourse.sampling import generate
+from lmcourse.train import train
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +125,19 @@ def test_a_missing_device_is_named():
         load_model("shakespeare-char", device="gpu")
     with pytest.raises(TypeError, match="source must be a shipped name, a checkpoint file or a"):
         load_model(None)
+
+
+def test_load_model_of_a_bpe_checkpoint_gives_no_bits_per_character_and_can_be_refused(tmp_path):
+    from lmcourse.bpe import train_bpe
+
+    text = load_text("tiny-shakespeare")[:20_000]
+    bpe = train_bpe(text, 280)
+    model = GPT(PRESETS["ci"].gpt_config(bpe.vocab_size))
+    ids = torch.tensor(bpe.encode(text))
+    train(model, ids, ids, PRESETS["ci"].train, progress=False, out_dir=tmp_path, tokenizer=bpe)
+    loaded, tokenizer, info = load_model(tmp_path)
+    assert tokenizer == bpe and info["val_loss_nats"] > 0
+    assert info["val_bits_per_char"] is None  # its loss is per token, not per character
+    with pytest.raises(CheckpointError, match="over other tokens than characters"):
+        load_model(tmp_path, characters=True)
+    assert load_model("shakespeare-char", characters=True).tokenizer.vocab_size == 70

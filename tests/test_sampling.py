@@ -216,6 +216,16 @@ def test_top_p_stops_when_the_mass_before_a_token_reaches_p_exactly():
     assert torch.equal(out, torch.tensor([0.25, 0.5, 0.0, 0.0]))
 
 
+def test_top_p_keeps_float64_logits_in_float64():
+    # 0 and -1e-9 are one number in float32 (a tie: both kept), two in float64: the first
+    # alone holds 0.50000000025 >= p, so the smallest set reaching p is the first token only.
+    logits = torch.tensor([0.0, -1e-9, -30.0], dtype=torch.float64)
+    out = top_p_filter(logits, 0.4)
+    assert out.dtype == torch.float64
+    assert torch.isfinite(out).tolist() == [True, False, False]
+    assert torch.isfinite(top_p_filter(logits.float(), 0.4)).tolist() == [True, True, False]
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_filters_equal_hugging_faces_logits_warpers(seed):
     # An independent implementation: transformers' warpers, chained as its generate() chains
