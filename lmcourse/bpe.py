@@ -49,7 +49,8 @@ __all__ = ["GPT2_SPLIT_PATTERN", "BPETokenizer", "merge_pair", "pair_counts", "s
 #: ``\p{N}`` (numbers) exist only in the ``regex`` package; ``[^\W\d_]`` and ``\d`` say the
 #: same on ASCII text. ``re``'s ``\s`` also matches the separators ``\x1c``-``\x1f``, which
 #: GPT-2's does not, so whitespace is written ``[^\S\x1c-\x1f]``. The splits are GPT-2's on
-#: ASCII text and nearly so beyond it (``re`` counts ``²`` as a letter, ``regex`` as a number).
+#: ASCII text and nearly so beyond it: ``re`` counts the 1,131 numbers of Unicode's categories No
+#: and Nl (``²``, ``½``, ``Ⅻ``) as letters, ``regex`` as numbers (the plays have none of them).
 GPT2_SPLIT_PATTERN = (
     r"'(?:[sdmt]|ll|ve|re)"  # a contraction: 's 't 'd 'm 'll 've 're
     r"| ?[^\W\d_]+"  # letters, with the space before them
