@@ -90,6 +90,27 @@ def test_notebook_benchmark_runs_one_notebook(script, args):
     assert float(row[1]) > 0 and float(row[2]) > 0 and row[3] == "yes"
 
 
+def test_seeds_runs_a_notebook_once_per_seed_and_reads_its_own_numbers():
+    # Notebook 15 at its ci preset, seeds 1 and 2: the logistic regression row is the notebook's
+    # own variable, which for each seed must be what the same split and classifier give here.
+    from sklearn.linear_model import LogisticRegression
+
+    from lmcourse.multimodal import digits_split
+
+    out = run("seeds.py", "15", "--preset", "ci", "--seeds", "1", "2")
+    assert "| run | seed 1 | seed 2 | mean | spread |" in out
+    (row,) = table_rows(out, "logistic regression on the pixels")
+    scores = []
+    for seed in (1, 2):
+        (x, y), (vx, vy) = digits_split(seed=seed)
+        classifier = LogisticRegression(max_iter=1000).fit(x.flatten(1).numpy(), y.numpy())
+        scores.append(classifier.score(vx.flatten(1).numpy(), vy.numpy()))
+    a, b = scores
+    assert row[1:] == [f"{n:.3f}" for n in (a, b, (a + b) / 2, abs(a - b))]
+    (captions,) = table_rows(out, "captioner: caption names the right digit")
+    assert all(0 <= float(c) <= 1 for c in captions[1:])
+
+
 # ------------------------------------------------- nanoGPT side by side (benchmarks/nanogpt.py)
 
 # A stand-in for a clone of nanoGPT: the same command line (``--key=value`` overrides of
