@@ -159,7 +159,8 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     probs = torch.softmax(logits.to(wide), dim=-1)  # (..., V)
     sorted_probs, _ = torch.sort(probs, dim=-1, descending=True)  # (..., V)
     mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs  # (..., V)
-    kept = (mass_before < p).sum(dim=-1, keepdim=True)  # (..., 1): how many to keep, >= 1
+    kept = (mass_before < p).sum(dim=-1, keepdim=True).clamp(min=1)  # (..., 1): how many to keep
+    # (clamp: a p under 1e-45 is 0 in float32, and the first token's mass before it, 0, is not < 0)
     threshold = sorted_probs.gather(-1, kept - 1)  # (..., 1): the smallest kept probability
     return logits.masked_fill(probs < threshold, float("-inf"))
 

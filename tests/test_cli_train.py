@@ -376,3 +376,16 @@ def test_sample_a_bpe_checkpoint_streams_whole_characters(tmp_path, capsys):
     text_of = _streaming_decoder(BPETokenizer([]))
     assert [text_of([0xC3]), text_of([0xA9]), text_of([0x21])] == ["", "é", "!"]
     assert text_of([0xC3]) + text_of([], final=True) == "�"  # half a character at the end
+
+
+def test_a_top_p_too_small_for_float32_keeps_the_likeliest_token(capsys):
+    # 1e-46 is a valid p (in (0, 1]) that float32 rounds to 0: it means "the likeliest token"
+    from lmcourse.sampling import top_p_filter
+
+    logits = torch.tensor([[1.0, 3.0, 2.0], [0.5, 0.1, 0.2]])
+    for p in (1e-46, 1e-300):
+        kept = torch.isfinite(top_p_filter(logits, p))
+        assert kept.tolist() == [[False, True, False], [True, False, False]]
+    argv = ["--prompt", "ROMEO:", "--max-new-tokens", "20"]
+    greedy = sample(capsys, "shakespeare-char", *argv, "--temperature", "0")
+    assert sample(capsys, "shakespeare-char", *argv, "--top-p", "1e-46") == greedy
