@@ -140,6 +140,8 @@ def _train(args: argparse.Namespace) -> int:
     if not args.corpus:  # (load_text would read "" as the folder ".")
         _fail("train", "--corpus is empty: give a corpus name or the path of a text file.")
     overrides = _train_overrides(args)
+    if args.out_dir is not None and not args.out_dir.strip():  # --out-dir "$OUT", OUT unset
+        _fail("train", "--out-dir is empty: give a folder (without it: runs/PRESET).")
     out_dir = Path(args.out_dir) if args.out_dir else Path("runs") / args.preset
     try:
         try:

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from lmcourse.cli import _fail
+from lmcourse.run_dir import keep_aside
 
 __all__ = ["run_notebook"]
 
@@ -145,6 +146,8 @@ def _run_folder(args: argparse.Namespace, notebook: Path, preset: str | None) ->
     import re
     from datetime import datetime
 
+    if args.out_dir is not None and not args.out_dir.strip():  # --out-dir "$OUT", OUT unset
+        _fail("run", "--out-dir is empty: give a folder (without it: runs/NN-PRESET-TIME).")
     if args.out_dir:
         return Path(args.out_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -284,6 +287,13 @@ def run_notebook(args: argparse.Namespace) -> int:
         _fail("run", f"cannot make the folder {str(folder)!r} for the executed notebook "
                      f"({error.strerror or error}); choose another --out-dir.")  # fmt: skip
     output = folder.resolve() / notebook.name
+    if output == notebook.resolve():
+        _fail("run", f"--out-dir {str(folder)!r} is the course's notebooks folder: the executed "
+                     f"copy would replace {notebook.name}. Choose another --out-dir.")  # fmt: skip
+    kept = keep_aside(output)  # an earlier executed copy (or yours, of that name) is renamed
+    if kept:
+        print(f"lmcourse run: note: the earlier {output.name} there is kept as {kept.name}.",
+              file=sys.stderr)  # fmt: skip
     status = _execute(notebook, output, params, args, resumable="resume" in declared)
     if status == 0:
         print(f"executed notebook: {output}")

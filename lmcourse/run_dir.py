@@ -25,6 +25,7 @@ __all__ = [
     "RunInUse",
     "check_out_dir",
     "claim",
+    "keep_aside",
     "read_metrics",
     "remove_partial_saves",
     "set_aside_run",
@@ -201,12 +202,36 @@ def set_aside_run(out_dir: str | os.PathLike) -> Path | None:
     files = [out_dir / name for name in ("ckpt.pt", "metrics.jsonl") if (out_dir / name).is_file()]
     if not files:
         return None
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(f.stat().st_mtime for f in files)))
-    kept, n = out_dir.with_name(f"{out_dir.name}-{stamp}"), 1
-    while kept.exists():  # two runs in one second: -2, -3, ...
-        n += 1
-        kept = out_dir.with_name(f"{out_dir.name}-{stamp}-{n}")
+    kept = _stamped(out_dir, max(f.stat().st_mtime for f in files))
     kept.mkdir()
     for path in files:
         os.replace(path, kept / path.name)  # a rename: same file system, nothing copied
     return kept if given.name in ("", "..") else given.parent / kept.name
+
+
+def keep_aside(path: str | os.PathLike) -> Path | None:
+    """Rename the file ``path`` after the time of its last write, so a new one takes its place
+    and the old one is kept: ``metrics.jsonl`` becomes ``metrics-20261129-101500.jsonl``.
+
+    Used for an older run's ``metrics.jsonl`` left without its checkpoint, and by ``lmcourse
+    run`` for an executed notebook it would write again. Returns the new path, or None when
+    there is no such file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    kept = _stamped(path, path.stat().st_mtime)
+    os.replace(path, kept)
+    return kept
+
+
+def _stamped(path: Path, mtime: float) -> Path:
+    """A free name next to ``path``, with the time ``mtime`` before its suffix (-2, -3, ... when
+    two things were written in one second): ``runs/x-20261129-101500``, ``m-20261129-101500.json``.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(mtime))
+    kept, n = path.with_name(f"{path.stem}-{stamp}{path.suffix}"), 1
+    while kept.exists():
+        n += 1
+        kept = path.with_name(f"{path.stem}-{stamp}-{n}{path.suffix}")
+    return kept

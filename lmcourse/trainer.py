@@ -45,7 +45,7 @@ from lmcourse.checkpoint import (
 )
 from lmcourse.data import get_batch
 from lmcourse.files import write_text_atomically
-from lmcourse.run_dir import read_metrics, remove_partial_saves
+from lmcourse.run_dir import keep_aside, read_metrics, remove_partial_saves
 from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
 from lmcourse.train import train_step as _train_step
 
@@ -322,8 +322,8 @@ class Run:
         if self.metrics_path is not None:  # (process 0): what a kill while saving left
             remove_partial_saves(self.out_dir)
         if self.step == 0:
-            if self.metrics_path is not None:  # a fresh run: no records of an older one
-                self.metrics_path.unlink(missing_ok=True)
+            if self.metrics_path is not None:  # a fresh run: an older one's records are kept
+                keep_aside(self.metrics_path)  # aside (that run's checkpoint is gone: moved)
             self._evaluate()
         self.model.train()
         show = progress and distributed.is_main_process()

@@ -312,13 +312,18 @@ def test_the_gpu_preset_code_path_runs_on_the_cpu(tmp_path):
     assert history.mfu is None  # no GPU peak to compare with
 
 
-def test_a_fresh_run_replaces_the_metrics_of_an_older_one(tmp_path):
-    # (an older run that left its metrics but no checkpoint: a checkpoint is never replaced)
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_fresh_run_keeps_the_metrics_of_an_older_one_aside(tmp_path, resume):
+    # An older run that left its metrics but no checkpoint (moved away to sample from, say):
+    # the new run writes its own metrics.jsonl, and the old one is renamed after its time.
     _train(tmp_path)
-    (tmp_path / "ckpt.pt").unlink()
-    _train(tmp_path, config=TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}))
+    (tmp_path / "ckpt.pt").rename(tmp_path.parent / f"{tmp_path.name}-moved.pt")
+    old = (tmp_path / "metrics.jsonl").read_text()
+    _train(tmp_path, resume=resume, config=TrainConfig(**{**CONFIG.__dict__, "max_steps": 4}))
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
+    (kept,) = tmp_path.glob("metrics-*.jsonl")
+    assert re.fullmatch(r"metrics-\d{8}-\d{6}\.jsonl", kept.name) and kept.read_text() == old
 
 
 # --------------------------------------------------- Ctrl-C and SIGTERM: finish the step, save

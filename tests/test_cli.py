@@ -311,6 +311,24 @@ def test_run_names_a_path_that_is_nowhere(fake_papermill, tmp_path, monkeypatch,
     assert main(["run", "01", "-p", "corpus", "00_welcome.ipynb", "--out-dir", "out"]) == 0
 
 
+def test_run_never_writes_over_a_notebook(fake_papermill, tmp_path, monkeypatch, capsys):
+    # a student's own copy of a notebook (or an earlier executed one) in --out-dir is kept
+    mine = tmp_path / "mywork" / "06_attention.ipynb"
+    mine.parent.mkdir()
+    mine.write_text("my edits")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "06", "--out-dir", "mywork", "--no-progress"]) == 0
+    assert fake_papermill[0]["output"] == str(mine)
+    (kept,) = mine.parent.glob("06_attention-*.ipynb")
+    assert kept.read_text() == "my edits" and not mine.exists()  # papermill writes it afresh
+    assert f"the earlier 06_attention.ipynb there is kept as {kept.name}" in capsys.readouterr().err
+    # the course's own notebook: refused, before any kernel starts
+    notebooks = notebook_run._notebooks_dir()
+    err = run_error(capsys, "06", "--out-dir", str(notebooks))
+    assert "is the course's notebooks folder: the executed copy would replace 06_attention" in err
+    assert len(fake_papermill) == 1
+
+
 def test_run_makes_out_dir_absolute_and_leaves_text_alone(fake_papermill, tmp_path, monkeypatch):
     # notebook 08 writes its checkpoint into out_dir: from the user's folder, not notebooks/
     (tmp_path / "runs").mkdir()

@@ -210,6 +210,8 @@ def test_a_value_that_looks_like_an_option_says_how_to_write_it(capsys):
             [*TRAIN, "--corpus", ""],
             ": --corpus is empty: give a corpus name or the path of a text file.\n",
         ),
+        ([*TRAIN, "--out-dir", " "], ": --out-dir is empty: give a folder (without it: runs/"),
+        (["run", "01", "--out-dir", ""], "run: error: --out-dir is empty: give a folder"),
     ],
 )
 def test_mistakes_exit_2_with_a_one_line_message(argv, expected, trained, bad_checkpoints, capsys):

@@ -1,16 +1,17 @@
-"""lmcourse.run_dir's lock: one run at a time trains into a folder; a dead run's lock is void."""
+"""lmcourse.run_dir: one run at a time trains into a folder, and nothing kept is overwritten."""
 
 import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 
 from lmcourse.cli import main
 from lmcourse.gpt import GPT, GPTConfig
-from lmcourse.run_dir import LOCK, RunInUse, claim, set_aside_run
+from lmcourse.run_dir import LOCK, RunInUse, claim, keep_aside, set_aside_run
 from lmcourse.train import TrainConfig, train
 
 
@@ -108,3 +109,17 @@ def test_lmcourse_train_into_a_held_folder_is_one_line(tmp_path, live_process, c
     err = capsys.readouterr().err
     assert err.startswith("lmcourse train: error: ") and "is in use: a run (process" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_keep_aside_renames_a_file_after_its_time_and_never_over_another(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    assert keep_aside(path) is None  # nothing to keep
+    names = []
+    for text in ("first", "second"):
+        path.write_text(text)
+        os.utime(path, (1_700_000_000, 1_700_000_000))  # both written in the same second
+        names.append(keep_aside(path).name)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(1_700_000_000))
+    assert names == [f"metrics-{stamp}.jsonl", f"metrics-{stamp}-2.jsonl"]
+    assert [(tmp_path / n).read_text() for n in names] == ["first", "second"]
+    assert not path.exists()
