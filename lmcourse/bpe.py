@@ -38,6 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from lmcourse.tokenizers import JsonFile, _check_dict, _check_text, _to_id_list
+from lmcourse.utils import is_int
 
 __all__ = ["GPT2_SPLIT_PATTERN", "BPETokenizer", "merge_pair", "pair_counts", "split_text",
            "train_bpe"]  # fmt: skip
@@ -78,6 +79,7 @@ def split_text(text: str, pattern: str | None = GPT2_SPLIT_PATTERN) -> list[str]
             f"Character {c!r} (U+{ord(c):04X}) at position {err.start} is a lone surrogate, "
             "not a character: it has no UTF-8 bytes."
         ) from None
+    _check_pattern(pattern)
     if pattern is None:
         return [text] if text else []
     chunks = [match.group(0) for match in re.finditer(pattern, text)]
@@ -129,8 +131,20 @@ def _pair(i: int, pair) -> tuple[int, int]:
         raise ValueError(f"Merge {i} must be a pair of two integer ids, got {pair!r}.") from None
 
 
+def _check_pattern(pattern: str | None) -> None:
+    """Refuse a ``pattern`` that is neither None nor a regular expression, by name."""
+    if pattern is None:
+        return
+    if not isinstance(pattern, str):
+        raise ValueError(f"pattern must be a str or None, got {type(pattern).__name__}.")
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"pattern {pattern!r} is not a regular expression: {err}.") from None
+
+
 def _check_vocab_size(vocab_size: int) -> None:
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < _BYTES:
+    if not is_int(vocab_size) or vocab_size < _BYTES:  # a NumPy integer is an integer too
         raise ValueError(
             f"vocab_size must be an integer of at least {_BYTES} (the single bytes, before any "
             f"merge), got {vocab_size!r}."
@@ -220,15 +234,7 @@ class BPETokenizer(JsonFile):
         self, merges: Sequence[tuple[int, int]], pattern: str | None = GPT2_SPLIT_PATTERN
     ) -> None:
         self.merges = [_pair(i, pair) for i, pair in enumerate(merges)]
-        if pattern is not None:
-            if not isinstance(pattern, str):
-                raise ValueError(f"pattern must be a str or None, got {type(pattern).__name__}.")
-            try:
-                re.compile(pattern)
-            except re.error as err:
-                raise ValueError(
-                    f"pattern {pattern!r} is not a regular expression: {err}."
-                ) from None
+        _check_pattern(pattern)
         self.pattern = pattern
         self.vocab = [bytes([i]) for i in range(_BYTES)]  # id -> its bytes
         for i, (a, b) in enumerate(self.merges):

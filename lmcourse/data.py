@@ -30,6 +30,7 @@ from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = [
     "CORPORA",
+    "as_token_ids",
     "TINY_SHAKESPEARE_CHARS",
     "cache_dir",
     "clean_play",
@@ -265,6 +266,32 @@ def train_val_split(data, val_fraction: float = 0.1):
     return data[:n], data[n:]
 
 
+def _not_token_ids(name: str, got: str) -> str:
+    return (
+        f"{name} must be token ids (a 1-D tensor or list of ints), got {got}: encode a text "
+        "with a tokenizer first, e.g. `torch.tensor(tokenizer.encode(text))`."
+    )
+
+
+def as_token_ids(data, name: str = "data") -> torch.Tensor:
+    """``data`` (a tensor, list or array of ints) as a 1-D tensor of token ids.
+
+    Anything else is refused in words: a str or bytes (text not yet encoded), a list of
+    characters, floats or bools, another shape.
+    """
+    if isinstance(data, str | bytes):
+        raise TypeError(_not_token_ids(name, f"a {type(data).__name__}"))
+    try:
+        ids = torch.as_tensor(data)
+    except (TypeError, ValueError, RuntimeError):  # a list of str, None, ...
+        raise TypeError(_not_token_ids(name, f"{data!r:.40}")) from None
+    if ids.ndim != 1 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+        raise ValueError(
+            f"{name} must be a 1-D tensor of token ids, got {ids.dtype} {tuple(ids.shape)}."
+        )
+    return ids
+
+
 def get_batch(
     data: torch.Tensor,
     batch_size: int,
@@ -287,18 +314,16 @@ def get_batch(
     Shapes:
         x, y: (B, T), dtype long.
     """
-    data = torch.as_tensor(data)
-    if data.ndim != 1 or data.dtype.is_floating_point or data.dtype == torch.bool:
-        raise ValueError(
-            f"data must be a 1-D tensor of token ids, got {data.dtype} {tuple(data.shape)}."
-        )
+    data = as_token_ids(data)  # refuses text (not yet encoded), floats, other shapes
     for name, value in (("batch_size", batch_size), ("block_size", block_size)):
         if not is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if len(data) <= block_size:
         raise ValueError(
             f"data has {len(data)} tokens; a block_size of {block_size} needs at least "
-            f"{block_size + 1} (the inputs and one more token for the last target)."
+            f"{block_size + 1} (the inputs and one more token for the last target); the "
+            "training and the validation data both need that many: use more data or a smaller "
+            "block_size."
         )
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)  # (B,)
     positions = starts[:, None] + torch.arange(block_size)  # (B, T)

@@ -22,10 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmcourse.data import as_token_ids
 from lmcourse.ngram import BOS, EOS, UNK, UNK_ID, NGramLM
 from lmcourse.sampling import _context_size, generate  # generate: one sampler, for every model
 from lmcourse.tokenizers import CharTokenizer, unknown_characters
-from lmcourse.utils import is_int
+from lmcourse.utils import get_device, is_int
 
 __all__ = [
     "NGramModule", "bits_per_character", "bits_per_token", "check_ids", "eval_mode", "evaluate",
@@ -154,9 +155,7 @@ def next_token_logits(model: nn.Module, tokenizer, text: str) -> torch.Tensor:
 
 
 def _token_tensor(data: torch.Tensor) -> torch.Tensor:
-    data = torch.as_tensor(data)
-    if data.ndim != 1 or data.dtype.is_floating_point or data.dtype == torch.bool:
-        raise ValueError(f"data must be a 1-D tensor of token ids, got {data.dtype} {data.shape}.")
+    data = as_token_ids(data)  # refuses text (not yet encoded), floats, other shapes
     if len(data) < 2:
         raise ValueError(f"data has {len(data)} token(s); a prediction needs at least 2.")
     return data.long()
@@ -236,7 +235,7 @@ def evaluate(
         data: 1-D tensor of token ids (at least 2).
         block_size: T, tokens per window.
         batch_size: windows per forward pass.
-        max_batches: evaluate only the first ``max_batches`` batches (a quick estimate).
+        max_batches: evaluate only the first ``max_batches`` (>= 1) batches (a quick estimate).
         device: where to put the batches (default: the model's device; the model must be
             there already).
         stride: None (windows that do not overlap), or from 1 to ``block_size``.
@@ -244,7 +243,12 @@ def evaluate(
     Runs in ``eval_mode``: dropout off, no gradients, the model's mode restored afterwards.
     """
     data = _token_tensor(data)
-    device = model_device(model) if device is None else torch.device(device)
+    device = model_device(model) if device is None else get_device(device)
+    if max_batches is not None and (not is_int(max_batches) or max_batches < 1):
+        raise ValueError(f"max_batches must be an integer >= 1 or None, got {max_batches!r}.")
+    context = _context_size(model, None)  # a GPT's maximum context; None: no limit
+    if context is not None and is_int(block_size) and block_size > context:
+        raise ValueError(f"block_size {block_size} is more than the model's context ({context}).")
     if stride is None:
         batches = ((x, y, None) for x, y in _windows(data, block_size, batch_size))
     else:

@@ -229,7 +229,7 @@ class NGramLM:
     def prob(self, token: str, context: Sequence[str] = ()) -> float:
         """``P(token | context)``; only the last n-1 tokens of the context matter."""
         contexts = self._context_ids(context)[None]  # (1, L)
-        return float(self._score(contexts, np.array([self.stoi.get(token, UNK_ID)]))[0])
+        return float(self._score(contexts, self._ids([token]))[0])
 
     def next_token_probs(self, context: Sequence[str] = ()) -> np.ndarray:
         """``P(w | context)`` for every w, in ``vocab`` order: shape (V,), float64, sums to 1.
@@ -366,12 +366,17 @@ class NGramLM:
 
     def _padded_ids(self, sentences: list, tokens: Iterable[str]) -> tuple[np.ndarray, ...]:
         """``pad``ded ids of the sentences, whose distinct ``tokens`` are given (unknown: UNK)."""
-        ids, lengths = encode_sentences(sentences, {t: self.stoi.get(t, UNK_ID) for t in tokens})
+        ids, lengths = encode_sentences(sentences, dict(zip(tokens, self._ids(tokens))))
         return pad(ids, lengths, self.n, self._stoi.get(BOS, -1), self._stoi[EOS])  # -1: n = 1
 
     def _context_ids(self, context: Sequence[str]) -> np.ndarray:
         """Ids of the last n-1 tokens of ``context``, shape (L,) with L <= n-1."""
         tokens = list(context)[-(self.n - 1) :] if self.n > 1 else []
+        return self._ids(tokens)
+
+    def _ids(self, tokens: Iterable[str]) -> np.ndarray:
+        """The tokens' ids (unknown: UNK), (L,); a token that is not a str is refused, as by fit."""
+        training_tokens([[UNK, *tokens]], reserved=())  # fit's check (UNK: never no tokens)
         return np.array([self.stoi.get(t, UNK_ID) for t in tokens], dtype=np.int64)
 
     def _count_in(self, ngram: Sequence[str], continuation: bool) -> int:
@@ -384,7 +389,7 @@ class NGramLM:
                 f"{what} takes an n-gram of order {orders} (n={self.n}), "
                 f"got {tuple(ngram)!r} of order {len(ngram)}."
             )
-        ids = np.array([[self._stoi.get(t, UNK_ID) for t in ngram]])  # (1, k)
+        ids = self._ids(ngram)[None]  # (1, k)
         table = (self._continuation if continuation else self._raw)[len(ngram)]
         return int(table.count(pack(ids, self.vocab_size, self._dtype))[0])
 

@@ -57,8 +57,10 @@ def _parse_value(name: str, raw: str, declared: dict):
             return None
     if kind == "str":
         return value if isinstance(value, str) else raw  # `-p corpus 2024` means the text
+    if kind == "list":
+        return _checked_list(name, value, raw, declared)
     types = {"int": int, "float": int | float, "bool": bool}.get(kind)
-    if types is None:  # no annotation, or a type we do not check (list, dict...)
+    if types is None:  # no annotation, or a type we do not check (dict...)
         return value
     if not isinstance(value, types) or (kind != "bool" and isinstance(value, bool)):
         article = "an" if kind == "int" else "a"
@@ -66,6 +68,20 @@ def _parse_value(name: str, raw: str, declared: dict):
         raise ValueError(f"parameter {name} is {article} {kind}{none} (default "
                          f"{declared.get('default')}), got {raw!r}.")  # fmt: skip
     return float(value) if kind == "float" else value
+
+
+def _checked_list(name: str, value, raw: str, declared: dict) -> list:
+    """``value`` if it is a list of what the default list holds (``[512, 1024]``: integers)."""
+    import yaml
+
+    default = yaml.safe_load(str(declared.get("default")))
+    kinds = {type(item) for item in default} if isinstance(default, list) else set()
+    if float in kinds:
+        kinds.add(int)  # 2 is a float too (True is not: type(True) is bool)
+    if not isinstance(value, list) or (kinds and not all(type(item) in kinds for item in value)):
+        raise ValueError(f"parameter {name} is a list like its default {declared.get('default')}, "
+                         f"got {raw!r}.")  # fmt: skip
+    return value
 
 
 def _choices(declared: dict) -> list[str]:

@@ -210,6 +210,17 @@ def tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return shifted / temperature
 
 
+def _check_last_position(logits: torch.Tensor) -> None:
+    """Refuse logits that are not (B, V) or (V,): ``model(idx)`` gives (B, T, V), one row of
+    logits per position, and only the last position's predict the next token."""
+    _check_logits(logits)
+    if logits.ndim > 2:
+        raise ValueError(
+            f"logits must be (B, V) or (V,): the last position's, e.g. `logits[:, -1, :]` of "
+            f"model(idx)'s (B, T, V); got shape {tuple(logits.shape)}."
+        )
+
+
 def choose_next(
     logits: torch.Tensor,
     temperature: float = 1.0,
@@ -223,10 +234,10 @@ def choose_next(
     rule of ``sample_from_probs``), then top-k, then top-p on the tempered distribution.
 
     Shapes:
-        logits: (B, V) -> (B, 1) long.
+        logits: (B, V) -> (B, 1) long; (V,) -> (1,).
     """
     check_temperature(temperature)
-    _check_logits(logits)
+    _check_last_position(logits)  # (B, V) or (V,), not model(idx)'s (B, T, V)
     _check_generator(generator)
     if temperature == 0:
         _row_max(logits)  # refuses nan and +inf, as sampling does

@@ -63,11 +63,9 @@ def _describe_char(c: str) -> str:
 
 
 def unknown_characters(tokenizer, text: str) -> list[str]:
-    """The characters of ``text`` that ``tokenizer`` cannot encode, once each, in order.
-
-    Only a ``CharTokenizer`` without ``unk`` has any: a ``WordTokenizer`` maps an unknown word
-    to ``unk``, and a ``BPETokenizer`` encodes any text (every byte is a token).
-    """
+    """The characters of ``text`` that ``tokenizer`` cannot encode, once each, in order: only a
+    ``CharTokenizer`` without ``unk`` has any (a ``WordTokenizer`` maps an unknown word to
+    ``unk``, and a ``BPETokenizer`` encodes any text: every byte is a token)."""
     if not isinstance(tokenizer, CharTokenizer) or tokenizer.unk is not None:
         return []
     return [c for c in dict.fromkeys(text) if c not in tokenizer.stoi]
@@ -123,8 +121,7 @@ def _check_text(text: str) -> None:
 def _check_dict(data: dict, kind: str, keys: Sequence[str], source: str) -> dict:
     """``data`` if it is a tokenizer of type ``kind`` with every key, else a ValueError."""
     if not isinstance(data, dict):  # (a JSON file of a list, say)
-        kind_of = type(data).__name__
-        raise ValueError(f"{source} is not a tokenizer: a {kind_of}, not a dict (a JSON object).")
+        raise ValueError(f"{source} is not a tokenizer: a {type(data).__name__}, not a dict.")
     if data.get("type") != kind:
         raise ValueError(
             f"{source} holds a tokenizer of type {data.get('type')!r}, not {kind!r}: "

@@ -451,3 +451,29 @@ def test_a_damaged_tokenizer_file_is_refused_by_name(tmp_path, data, message):
     path.write_text('{"type": "bpe", "pattern": null, "merges": [[1e400, 2]]}')  # infinity
     with pytest.raises(ValueError, match="damaged tokenizer"):
         BPETokenizer.load(path)
+
+
+def test_a_numpy_integer_vocab_size_is_an_integer():
+    # used to be refused: "vocab_size must be an integer ..., got np.int64(258)"
+    import numpy as np
+
+    tok = train_bpe(GAGE, np.int64(258))
+    assert tok.vocab_size == 258 and tok == train_bpe(GAGE, 258)
+    assert tok.truncated(np.int32(257)) == train_bpe(GAGE, 257)
+    with pytest.raises(ValueError, match="vocab_size must be an integer of at least 256"):
+        train_bpe(GAGE, True)
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [("(", r"pattern '\(' is not a regular expression: missing \)"),
+     (123, r"pattern must be a str or None, got int")],
+)  # fmt: skip
+def test_train_bpe_and_split_text_name_a_bad_pattern(pattern, message):
+    # used to be re's own error from deep inside re/_parser.py, before any check
+    with pytest.raises(ValueError, match=message):
+        train_bpe(GAGE, 257, pattern=pattern)
+    with pytest.raises(ValueError, match=message):
+        split_text(GAGE, pattern)
+    with pytest.raises(ValueError, match=message):
+        BPETokenizer([], pattern)  # the constructor's message, as it was

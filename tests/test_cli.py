@@ -138,6 +138,11 @@ def test_run_passes_typed_parameters_to_papermill(fake_papermill, tmp_path, caps
     assert "no preset parameter" in err  # notebook 01 has none: --preset only noted
 
 
+def test_list_parameters_take_a_list_of_their_kind(fake_papermill):
+    assert main(["run", "11", "-p", "gpt_vocab_sizes", "[300, 2048]", "--out-dir", "out"]) == 0
+    assert fake_papermill[0]["parameters"]["gpt_vocab_sizes"] == [300, 2048]
+
+
 def test_optional_parameters_take_their_type_or_null(fake_papermill, tmp_path):
     argv = ["run", "08", "-p", "max_iters", "50", "-p", "dropout", "0", "-p", "n_layer", "null",
             "--out-dir", str(tmp_path), "--no-progress"]  # fmt: skip
@@ -163,6 +168,9 @@ def test_optional_parameters_take_their_type_or_null(fake_papermill, tmp_path):
         # `max_iters: int | None = None` in notebook 08's parameters cell
         (["08", "-p", "max_iters", "abc"], "max_iters is an int or None (default None), got 'abc'"),
         (["08", "-p", "dropout", "high"], "dropout is a float or None"),
+        (["11", "-p", "gpt_vocab_sizes", "abc"], "is a list like its default [512, 1024], got"),
+        (["11", "-p", "gpt_vocab_sizes", "[512, x]"], "gpt_vocab_sizes is a list like"),
+        (["12", "-p", "widths", "[16, true]"], "widths is a list like its default [16, 32"),
     ],
 )
 def test_run_rejects_bad_arguments_before_running(fake_papermill, capsys, argv, expected):

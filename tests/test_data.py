@@ -281,3 +281,34 @@ def test_get_batch_takes_numpy_sizes_and_names_a_missing_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="'cuda' was asked for but is not available"):
             get_batch(tokens, 2, 4, device="cuda")
+
+
+@pytest.mark.parametrize("text", ["ROMEO: hello there", b"ROMEO", list("ROMEO"), None])
+def test_get_batch_says_to_encode_a_text_first(text):
+    # used to be torch's "new(): invalid data type 'str'"
+    with pytest.raises(TypeError, match=r"data must be token ids \(a 1-D tensor or list of ints\)"
+                       r", got .*: encode a text with a tokenizer first"):  # fmt: skip
+        get_batch(text, 2, 4)
+
+
+def test_train_says_to_encode_a_text_first_through_get_batch():
+    from lmcourse.mlp import NeuralBigram
+    from lmcourse.train import TrainConfig, train
+
+    config = TrainConfig(max_steps=1, batch_size=2, block_size=4, eval_interval=1,
+                         eval_batches=1, device="cpu")  # fmt: skip
+    with pytest.raises(TypeError, match=r"got a str: encode a text with a tokenizer first"):
+        train(NeuralBigram(5), "ROMEO: hello", "ROMEO: hello", config, progress=False)
+
+
+def test_get_batch_on_too_little_data_names_the_validation_data_too():
+    # train() passes its validation data to get_batch as well: say so
+    with pytest.raises(ValueError, match=r"data has 10 tokens.*the validation data"):
+        get_batch(torch.arange(10), 2, 16)
+
+
+def test_as_token_ids_takes_a_list_or_an_array_of_ints():
+    assert torch.equal(data.as_token_ids([1, 2, 3]), torch.tensor([1, 2, 3]))
+    assert torch.equal(data.as_token_ids(np.array([4, 5])), torch.tensor([4, 5]))
+    with pytest.raises(ValueError, match=r"val_data must be a 1-D tensor of token ids"):
+        data.as_token_ids(torch.zeros(2, 2, dtype=torch.long), name="val_data")

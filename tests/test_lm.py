@@ -499,3 +499,43 @@ def test_check_ids_accepts_int32_and_checks_the_range_only_when_asked():
     check_ids(torch.tensor([[0, 99]]))  # no vocab_size: shape and dtype only
     with pytest.raises(ValueError, match=r"must be ids in \[0, 7\)"):
         check_ids(torch.tensor([[0, 99]]), 7)
+
+
+# ------------------------------------------------------------------------- bad input, by name
+
+
+@pytest.mark.parametrize("max_batches", [0, -1, 1.5, True])
+def test_evaluate_names_a_bad_max_batches(max_batches):
+    # 0 or -1 used to divide by no predictions at all: ZeroDivisionError from Python
+    data = torch.tensor(TOKENIZER.encode(TEXT))
+    with pytest.raises(ValueError, match=r"max_batches must be an integer >= 1 or None, got"):
+        bits_per_token(_random_bigram(TOKENIZER.vocab_size), data, 8, max_batches=max_batches)
+
+
+def test_evaluate_checks_the_device_as_the_rest_of_the_package_does():
+    model, data = _random_bigram(TOKENIZER.vocab_size), torch.tensor(TOKENIZER.encode(TEXT))
+    with pytest.raises(ValueError, match=r"Unknown device 'gpu'; use one of cuda, mps, cpu"):
+        evaluate(model, data, 8, device="gpu")  # not torch's list of twenty device types
+    if not torch.cuda.is_available():  # not "Torch not compiled with CUDA enabled"
+        with pytest.raises(ValueError, match=r"'cuda' was asked for but is not available"):
+            bits_per_token(model, data, 8, device="cuda")
+    assert evaluate(model, data, 8, device="cpu") == pytest.approx(evaluate(model, data, 8))
+
+
+@pytest.mark.parametrize("data", ["ROMEO: hello", b"ROMEO", list("ROMEO")])
+def test_evaluate_says_to_encode_a_text_first(data):
+    # used to be torch's "new(): invalid data type 'str'"
+    with pytest.raises(TypeError, match=r"data must be token ids .* encode a text with a tok"):
+        bits_per_token(_random_bigram(TOKENIZER.vocab_size), data, 4)
+
+
+def test_a_block_size_beyond_the_models_context_is_named_as_block_size():
+    # used to be the model's "idx has 10 tokens, more than the model's context": no idx passed
+    gpt = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=6, n_layer=1, n_head=2,
+                        n_embd=8))  # fmt: skip
+    message = r"block_size 10 is more than the model's context \(6\)"
+    with pytest.raises(ValueError, match=message):
+        bits_per_token(gpt, torch.tensor(TOKENIZER.encode(TEXT)), 10)
+    with pytest.raises(ValueError, match=message):
+        bits_per_character(gpt, TOKENIZER, TEXT, 10)
+    assert bits_per_character(gpt, TOKENIZER, TEXT, 6) > 0  # the model's own context works

@@ -620,3 +620,23 @@ def test_bad_queries_raise():
         lm.cross_entropy([])
     with pytest.raises(ValueError, match=r"cross_entropy takes a list of sentences, got one str"):
         lm.cross_entropy("ab")
+
+
+def test_scoring_refuses_non_string_tokens_as_fit_does():
+    # encoded ids scored by a model of strings used to be scored silently as <unk>
+    lm = NGramLM(n=2).fit(["hello"])
+    message = r"Tokens must be strings, got 1 \(int\)"
+    with pytest.raises(ValueError, match=message):
+        NGramLM(n=2).fit([[1, 2]])  # fit's own message ...
+    with pytest.raises(ValueError, match=message):
+        lm.cross_entropy([[1, 2]])  # ... is scoring's too
+    with pytest.raises(ValueError, match=message):
+        lm.prob(1)
+    with pytest.raises(ValueError, match=message):
+        lm.prob("h", [1])
+    with pytest.raises(ValueError, match=message):
+        lm.next_token_probs(["h", 1])
+    with pytest.raises(ValueError, match=message):
+        lm.count((1,))
+    assert lm.prob("e", "h") > lm.prob("x", "h") > 0  # strings, and unknown ones, still work
+    assert math.isfinite(lm.cross_entropy(["hello", ""]))

@@ -390,3 +390,15 @@ def test_top_p_of_1_keeps_every_token_even_a_tail_below_float32s_rounding():
     assert torch.equal(top_p_filter(logits, 1.0), logits)
     wide = torch.randn(50257, generator=torch.Generator().manual_seed(0)) * 3
     assert torch.isfinite(top_p_filter(wide, 1.0)).all()
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0])
+def test_choose_next_refuses_the_whole_output_of_the_model(temperature):
+    # model(idx) gives (B, T, V): torch said "prob_dist must be 1 or 2 dim", and temperature 0
+    # silently chose a token for every position, (B, T, 1)
+    logits = torch.randn(1, 4, 5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"logits must be \(B, V\) or \(V,\).*"
+                       r"`logits\[:, -1, :\]`.*got shape \(1, 4, 5\)"):  # fmt: skip
+        choose_next(logits, temperature)
+    assert choose_next(logits[:, -1, :], temperature).shape == (1, 1)
+    assert choose_next(logits[0, -1], temperature).shape == (1,)
