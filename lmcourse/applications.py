@@ -103,9 +103,33 @@ def modernise(line: str) -> str:
                                                                  m.group(0))), line)  # fmt: skip
 
 
+def _check_text(text: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str (a text from lmcourse.data.load_text), got "
+                        f"{type(text).__name__}.")  # fmt: skip
+
+
 def common_words(text: str, k: int = 100) -> set[str]:
     """The ``k`` most frequent words of ``text``, lower-cased: the stop words of ``gist``."""
+    _check_text(text)
+    if not is_int(k) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}.")
     return {w for w, _ in Counter(w.lower() for w in WORD.findall(text)).most_common(k)}
+
+
+def check_stop_words(stop_words) -> set[str]:
+    """``stop_words`` as a set; a TypeError for a str (a set of characters) or a non-word.
+
+    Example: ``check_stop_words("the and".split())`` is ``{"the", "and"}``.
+    """
+    if isinstance(stop_words, str) or not hasattr(stop_words, "__iter__"):
+        given = "a str" if isinstance(stop_words, str) else type(stop_words).__name__
+        raise TypeError(f"stop_words must be a set of words, e.g. common_words(text) or "
+                        f"'the and'.split(), got {given}: {stop_words!r}.")  # fmt: skip
+    for word in stop_words:
+        if not isinstance(word, str):
+            raise TypeError(f"stop_words must be a set of words (str), got {word!r} in it.")
+    return set(stop_words)
 
 
 def gist(line: str, stop_words: set[str]) -> str:
@@ -116,6 +140,7 @@ def gist(line: str, stop_words: set[str]) -> str:
         >>> gist("Now, fair Hippolyta, our nuptial hour", {"now", "our"})
         'fair Hippolyta nuptial hour'
     """
+    stop_words = check_stop_words(stop_words)
     return " ".join(w for w in WORD.findall(line) if w.lower() not in stop_words)
 
 
@@ -124,6 +149,7 @@ def gist(line: str, stop_words: set[str]) -> str:
 
 def speeches(text: str) -> list[tuple[str, list[str]]]:
     """``(speaker, lines)`` for each ``SPEAKER:`` block of a text from ``lmcourse.data``."""
+    _check_text(text)
     out = []
     for block in text.split("\n\n"):
         speaker, colon, body = block.strip("\n").partition(":\n")
@@ -232,6 +258,7 @@ def task_examples(text: str, n: int, stop_words: set[str], max_chars: int = 30,
     for name, value in (("n", n), ("max_chars", max_chars)):
         if not is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    stop_words = check_stop_words(stop_words)
     turns = speeches(text)
     lines = sorted({line for _, body in turns for line in body if 8 <= len(line) <= max_chars})
     examples = (translation_examples(lines, n, generator)

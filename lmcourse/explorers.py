@@ -36,7 +36,7 @@ from lmcourse.sampling import (
 )
 from lmcourse.utils import generator_from_seed, is_int
 from lmcourse.viz import attention_heatmap, next_token_bars
-from lmcourse.widgets import _error_html, _read_seed, _seed_box
+from lmcourse.widgets import _check_model_and_tokenizer, _error_html, _read_seed, _seed_box
 
 __all__ = ["AttentionExplorer", "NextTokenExplorer", "SamplingPlayground"]
 
@@ -85,6 +85,7 @@ class SamplingPlayground:
     """
 
     def __init__(self, model: nn.Module, tokenizer, prompt: str = "FALSTAFF:\n", every: int = 8):
+        _check_model_and_tokenizer(model, tokenizer)
         _check_counts(every=every)
         self.model, self.tokenizer, self.every = model, tokenizer, every
         self.prompt = widgets.Textarea(
@@ -198,6 +199,7 @@ class AttentionExplorer:
         text: str = "To be, or not to be, that is the question:",
         dpi: int = 80,
     ) -> None:
+        _check_model_and_tokenizer(model, tokenizer)
         if "return_attn" not in inspect.signature(model.forward).parameters:
             raise TypeError(
                 f"{type(model).__name__} cannot return attention weights (no return_attn "
@@ -288,6 +290,7 @@ class NextTokenExplorer:
         top: int = 10,
         dpi: int = 80,
     ) -> None:
+        _check_model_and_tokenizer(model, tokenizer)
         _check_counts(top=top, dpi=dpi)
         self.model, self.tokenizer, self.top, self.dpi = model, tokenizer, top, dpi
         self.labels = [tokenizer.decode([i]) for i in range(tokenizer.vocab_size)]

@@ -68,6 +68,15 @@ def digits_split(val_fraction: float = 0.2, seed: int = 0) -> tuple[Pairs, Pairs
     return (images[train], labels[train]), (images[val], labels[val])
 
 
+def _digits(labels) -> list[int]:
+    """``labels`` (a 1-D tensor, array or list) as ints; a ValueError names any non-digit."""
+    values = list(labels.tolist() if hasattr(labels, "tolist") else labels)
+    for i, label in enumerate(values):
+        if not is_int(label) or not 0 <= label <= 9:
+            raise ValueError(f"labels must be digits 0 to 9, got {label!r} (at position {i}).")
+    return values
+
+
 def digit_captions(labels: torch.Tensor, thick: torch.Tensor | None = None) -> list[str]:
     """A short caption per label: "a seven.", "an eight.", or "a thick seven." with ``thick``.
 
@@ -83,16 +92,12 @@ def digit_captions(labels: torch.Tensor, thick: torch.Tensor | None = None) -> l
         >>> digit_captions(torch.tensor([8, 8]), thick=torch.tensor([True, False]))
         ['a thick eight.', 'a thin eight.']
     """
-    labels = torch.as_tensor(labels).tolist()
+    labels = _digits(labels)
     if thick is not None and len(thick) != len(labels):
         raise ValueError(f"thick has {len(thick)} entries for {len(labels)} labels.")
-    captions = []
-    for i, label in enumerate(labels):
-        word = NUMBER_WORDS[label]
-        if thick is not None:
-            word = ("thick " if thick[i] else "thin ") + word
-        captions.append(("an " if word.startswith("eight") else "a ") + word + END)
-    return captions
+    sizes = [""] * len(labels) if thick is None else ["thick " if t else "thin " for t in thick]
+    words = [size + NUMBER_WORDS[label] for size, label in zip(sizes, labels)]
+    return [("an " if word.startswith("eight") else "a ") + word + END for word in words]
 
 
 def caption_tokenizer() -> CharTokenizer:
@@ -112,9 +117,16 @@ def caption_digit(caption: str) -> int | None:
     >>> caption_digit("a thick seven."), caption_digit("a thin."), caption_digit("an eight")
     (7, None, 8)
     """
+    if not isinstance(caption, str):
+        raise TypeError(f"caption must be a str, got {type(caption).__name__}.")
     words = caption.replace(END, " ").split()
     named = [NUMBER_WORDS.index(w) for w in words if w in NUMBER_WORDS]
     return named[-1] if named else None
+
+
+def _check_max_len(max_len: int | None) -> None:
+    if max_len is not None and (not is_int(max_len) or max_len < 1):
+        raise ValueError(f"max_len must be an integer >= 1 or None, got {max_len!r}.")
 
 
 def encode_captions(
@@ -135,6 +147,9 @@ def encode_captions(
     Shapes:
         returns idx (B, T) and targets (B, T) long, T = the longest caption's length.
     """
+    if isinstance(captions, str) or not captions:
+        raise ValueError(f"no captions to encode: pass a non-empty list of str, got {captions!r}.")
+    _check_max_len(max_len)
     for caption in captions:
         if not caption.endswith(END):
             raise ValueError(f"Every caption must end with {END!r}; {caption!r} does not.")
@@ -225,11 +240,9 @@ class CaptionerConfig:
     @property
     def gpt_config(self) -> GPTConfig:
         """The GPT that reads P image tokens and then up to ``max_len`` caption characters."""
-        return GPTConfig(
-            vocab_size=self.vocab_size, block_size=self.n_patches + self.max_len,
-            n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
-            dropout=self.dropout, gelu="exact",
-        )  # fmt: skip
+        return GPTConfig(vocab_size=self.vocab_size, block_size=self.n_patches + self.max_len,
+                         n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                         dropout=self.dropout, gelu="exact")  # fmt: skip
 
 
 def _check_images(images: torch.Tensor) -> None:
@@ -331,6 +344,8 @@ def caption_images(
         one string per image, up to and including ``END`` (cut at ``max_len`` characters,
         ``config.max_len`` by default, if ``END`` never comes).
     """
+    _check_max_len(max_len)
+    _check_images(images)
     max_len = model.config.max_len if max_len is None else min(max_len, model.config.max_len)
     images = images.to(model_device(model))
     idx = torch.full((len(images), 1), tokenizer.stoi[START], device=images.device)  # (B, 1)
@@ -349,8 +364,11 @@ def caption_accuracy(
     model: ImageCaptioner, images: torch.Tensor, labels: torch.Tensor, tokenizer: CharTokenizer
 ) -> float:
     """The fraction of images whose greedy caption names the right digit (chance: 0.1)."""
-    named = [caption_digit(c) for c in caption_images(model, images, tokenizer)]
-    return sum(n == label for n, label in zip(named, labels.tolist())) / len(named)
+    labels = _digits(labels)
+    named = [caption_digit(c) for c in caption_images(model, images, tokenizer)]  # checks images
+    if len(named) != len(labels):
+        raise ValueError(f"{len(named)} images for {len(labels)} labels: one label per image.")
+    return sum(n == label for n, label in zip(named, labels)) / len(named)
 
 
 def word_to_patch_attention(
@@ -363,18 +381,20 @@ def word_to_patch_attention(
     character t - 1). The weights are the softmax's, not renormalised: a row's P weights
     sum to the share of its attention that goes to the image (the rest goes to the caption),
     so ``w / w.sum(-1, keepdim=True)`` is where in the image it looked. ``layer=None``
-    averages the L layers. The patches are in ``patchify``'s row-major order, so
-    ``w.view(H, T, 8 // patch, 8 // patch)`` lays each row out over the image.
+    averages the L layers; -1 is the last (as Python counts). The patches are in row-major
+    order (``patchify``'s): ``w.view(H, T, 8 // patch, 8 // patch)`` lays each row on the image.
 
     Shapes:
         image (8, 8); returns (H, T, P), T = ``len(caption)``, P = ``config.n_patches``.
     """
     if not isinstance(image, torch.Tensor) or image.shape != (8, 8):
         raise ValueError(f"image must be one (8, 8) image, got {getattr(image, 'shape', image)}.")
+    device, P, L = model_device(model), model.config.n_patches, model.config.n_layer
+    if layer is not None and (not is_int(layer) or not -L <= layer < L):
+        raise ValueError(f"layer must be an integer from {-L} to {L - 1} or None, got {layer!r}: "
+                         f"the model has {L} layers.")  # fmt: skip
     idx, _ = encode_captions([caption], tokenizer, model.config.max_len)  # (1, T)
-    P = model.config.n_patches
     with eval_mode(model):
-        _, _, attn = model(image[None].to(model_device(model)), idx.to(model_device(model)),
-                           return_attn=True)  # fmt: skip
+        _, _, attn = model(image[None].to(device), idx.to(device), return_attn=True)
     weights = torch.stack(attn) if layer is None else attn[layer][None]  # (L or 1, 1, H, ., .)
     return weights.mean(0)[0, :, P:, :P].cpu()  # (H, T, P)

@@ -69,9 +69,17 @@ def sentence_list(sentences: Iterable[Sequence[str]], what: str) -> list[Sequenc
             f"{what} takes a list of sentences, got one str; for a character model of the "
             f"whole text pass [text]."
         )
-    sentences = list(sentences)
+    try:
+        sentences = list(sentences)
+    except TypeError:  # None, a number
+        raise TypeError(f"{what} takes a list of sentences (each a str or a list of tokens), "
+                        f"got {sentences!r:.40}.") from None  # fmt: skip
     if not sentences:
         raise ValueError(f"{what} needs at least one sentence, got none (empty data).")
+    for sentence in sentences:
+        if isinstance(sentence, bytes) or not isinstance(sentence, Sequence):  # (a str is one)
+            raise TypeError(f"{what} takes sentences that are each a str or a list of tokens, "
+                            f"got {sentence!r:.40} ({type(sentence).__name__}).")  # fmt: skip
     return sentences
 
 

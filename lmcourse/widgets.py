@@ -16,8 +16,9 @@ import html
 import re
 
 import ipywidgets as widgets
+from torch import nn
 
-from lmcourse.applications import PROMPTS, TASKS, WORD, complete, gist, modernise
+from lmcourse.applications import PROMPTS, TASKS, WORD, check_stop_words, complete, gist, modernise
 from lmcourse.ngram import NGramLM
 from lmcourse.utils import generator_from_seed, is_int, is_real
 
@@ -34,6 +35,24 @@ def _seed_box(style: dict) -> widgets.Text:
     """A text box for the seed. A number box would send what is typed through the browser's
     floating point, which rounds seeds of over 15 digits and reads "1.5" as 15, silently."""
     return widgets.Text(value="0", description="seed", style=style)
+
+
+def _check_model_and_tokenizer(model, tokenizer) -> None:
+    """Refuse, in words, what a widget cannot run: a model that is not a torch module, or a
+    tokenizer without ``encode``/``decode``/``vocab_size`` or of another size than the model's.
+
+    The constructors call it, so the mistake is named there, not by the first click.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module (e.g. a trained GPT), got "
+                        f"{type(model).__name__}.")  # fmt: skip
+    if not all(hasattr(tokenizer, name) for name in ("encode", "decode", "vocab_size")):
+        raise TypeError(f"tokenizer must be the model's tokenizer (with encode, decode and "
+                        f"vocab_size), got {type(tokenizer).__name__}.")  # fmt: skip
+    model_vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if model_vocab is not None and tokenizer.vocab_size != model_vocab:
+        raise ValueError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
+                         f"{model_vocab}: pass the tokenizer it was trained with.")  # fmt: skip
 
 
 def _read_seed(box: widgets.Text) -> int:
@@ -145,7 +164,8 @@ class TaskPlayground:
 
     Args:
         model, tokenizer: the fine-tuned model and its tokenizer.
-        stop_words: the stop words the summaries were made with (``common_words``).
+        stop_words: the stop words the summaries were made with (``common_words``): a set
+            or list of words, not a str (``"the and".split()``, not ``"the and"``).
 
     Example::
 
@@ -153,7 +173,9 @@ class TaskPlayground:
     """
 
     def __init__(self, model, tokenizer, stop_words: set[str]) -> None:
-        self.model, self.tokenizer, self.stop_words = model, tokenizer, set(stop_words)
+        _check_model_and_tokenizer(model, tokenizer)
+        self.model, self.tokenizer = model, tokenizer
+        self.stop_words = check_stop_words(stop_words)
         style = {"description_width": "90px"}
         self.task = widgets.Dropdown(options=TASKS, description="task", style=style)
         self.text = widgets.Textarea(value="Thou art a villain, and hath been.",

@@ -92,6 +92,28 @@ def test_common_words_and_gist():
     assert gist("the the", {"the"}) == ""
 
 
+@pytest.mark.parametrize("k", [0, -1, 2.0, True])
+def test_common_words_refuses_a_k_below_1(k):
+    with pytest.raises(ValueError, match=f"k must be an integer >= 1, got {k!r}"):
+        common_words("the king and the queen", k)
+
+
+@pytest.mark.parametrize("stop_words, given", [("the and", "a str"), (None, "NoneType"),
+                                               ({"the", 1}, "1")])  # fmt: skip
+def test_gist_and_task_examples_refuse_stop_words_that_are_not_words(stop_words, given):
+    with pytest.raises(TypeError, match=f"stop_words must be a set of words.*got {given}"):
+        gist("The son and heir.", stop_words)
+    with pytest.raises(TypeError, match=f"stop_words must be a set of words.*got {given}"):
+        task_examples(PLAY, 2, stop_words)
+
+
+def test_speeches_common_words_and_task_examples_refuse_a_text_that_is_not_a_str():
+    for call in (lambda: speeches(None), lambda: common_words(b"the king"),
+                 lambda: task_examples(None, 5, set())):  # fmt: skip
+        with pytest.raises(TypeError, match=r"text must be a str \(a text from lmcourse.data"):
+            call()
+
+
 def test_speeches_reads_the_cleaned_text():
     text = clean_play("**ROMEO**  \nIs she a Capulet?  \nO dear!\n\n**Nurse**  \nThe son.\n")
     assert speeches(text) == [("ROMEO", ["Is she a Capulet?", "O dear!"]), ("Nurse", ["The son."])]

@@ -3,6 +3,7 @@ Face's GPT-2 fed the same image tokens as ``inputs_embeds``, causality, attentio
 
 import dataclasses
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -106,6 +107,21 @@ def test_captions_by_hand_with_the_article_by_sound():
         digit_captions(torch.tensor([1, 2]), torch.tensor([True]))
 
 
+@pytest.mark.parametrize(
+    "labels, shown",
+    [([-1], r"-1 \(at position 0\)"), ([3, 10], r"10 \(at position 1\)"), ([7.0], "7.0"),
+     ([True], "True"), (torch.tensor([[1, 2]]), r"\[1, 2\]")],
+)  # fmt: skip
+def test_digit_captions_refuses_labels_that_are_not_digits(labels, shown):
+    with pytest.raises(ValueError, match=f"labels must be digits 0 to 9, got {shown}"):
+        digit_captions(labels)
+
+
+def test_caption_digit_refuses_a_caption_that_is_not_a_str():
+    with pytest.raises(TypeError, match="caption must be a str, got NoneType"):
+        caption_digit(None)
+
+
 def test_every_caption_round_trips_through_the_tokenizer_and_back_to_its_digit():
     labels = torch.arange(10).repeat(3)
     thick = [None, torch.ones(30, dtype=torch.bool), torch.zeros(30, dtype=torch.bool)]
@@ -136,6 +152,21 @@ def test_encode_captions_errors_name_the_problem():
         encode_captions(["a one"], TOK)
     with pytest.raises(ValueError, match="'a thick seven.' has 14 characters, more than .* 10"):
         encode_captions(["a thick seven."], TOK, max_len=10)
+
+
+@pytest.mark.parametrize("max_len", [0, -3, 2.5, "16", True])
+def test_encode_captions_refuses_a_max_len_below_1(max_len):
+    with pytest.raises(
+        ValueError, match=f"max_len must be an integer >= 1 or None, got {max_len!r}"
+    ):
+        encode_captions(["a seven."], TOK, max_len=max_len)
+
+
+@pytest.mark.parametrize("captions", [[], "a one."])
+def test_encode_captions_refuses_no_captions(captions):
+    message = f"no captions to encode: pass a non-empty list of str, got {captions!r}."
+    with pytest.raises(ValueError, match=re.escape(message)):
+        encode_captions(captions, TOK)
 
 
 # --------------------------------------------------------------------------- patches
@@ -319,6 +350,21 @@ def test_bad_inputs_get_clear_errors(split):
         train_captioner(model, images, ["a one.", "a two."], TOK, steps=1, batch_size=0)
 
 
+@pytest.mark.parametrize("layer", [2, -3, 1.0, "0"])
+def test_word_to_patch_attention_names_a_layer_the_model_does_not_have(split, layer):
+    (images, _), _ = split
+    with pytest.raises(ValueError, match=f"layer must be .* -2 to 1 or None, got {layer!r}: "
+                                         "the model has 2 layers"):  # fmt: skip
+        word_to_patch_attention(tiny(), images[0], "a one.", TOK, layer=layer)
+
+
+def test_word_to_patch_attention_counts_negative_layers_from_the_end(split):
+    (images, _), _ = split
+    model = tiny()
+    last = word_to_patch_attention(model, images[0], "a one.", TOK, layer=-1)
+    torch.testing.assert_close(last, word_to_patch_attention(model, images[0], "a one.", TOK, 1))
+
+
 # --------------------------------------------------------------------------- use
 
 
@@ -331,6 +377,28 @@ def test_caption_images_stops_at_the_end_marker_or_at_max_len(split):
         assert START not in caption and len(caption) <= 16
         assert END not in caption[:-1]  # at most one end marker, and only last
     assert all(len(c) <= 3 for c in caption_images(model, images[:8], TOK, max_len=3))
+
+
+@pytest.mark.parametrize("max_len", [0, -3, 2.5])
+def test_caption_images_refuses_a_max_len_below_1(split, max_len):
+    (images, _), _ = split
+    with pytest.raises(ValueError, match=f"max_len must be an integer >= 1 or None, got {max_len}"):
+        caption_images(tiny(), images[:2], TOK, max_len=max_len)
+
+
+def test_caption_images_refuses_images_that_are_not_a_tensor(split):
+    (images, _), _ = split
+    with pytest.raises(ValueError, match=r"images must be a \(B, 8, 8\) tensor, got ndarray"):
+        caption_images(tiny(), images[:2].numpy(), TOK)
+
+
+@pytest.mark.parametrize("n_labels", [2, 6])
+def test_caption_accuracy_refuses_a_label_count_other_than_the_image_count(split, n_labels):
+    (images, labels), _ = split
+    with pytest.raises(ValueError, match=f"4 images for {n_labels} labels: one label per image"):
+        caption_accuracy(tiny(), images[:4], labels[:n_labels], TOK)
+    with pytest.raises(ValueError, match="labels must be digits 0 to 9, got 12"):
+        caption_accuracy(tiny(), images[:2], torch.tensor([1, 12]), TOK)
 
 
 def test_seeded_training_repeats_exactly_and_leaves_the_global_generator_alone(split):

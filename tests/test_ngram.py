@@ -2,6 +2,7 @@
 
 import math
 import random
+import re
 import warnings
 from collections import Counter
 
@@ -640,3 +641,16 @@ def test_scoring_refuses_non_string_tokens_as_fit_does():
         lm.count((1,))
     assert lm.prob("e", "h") > lm.prob("x", "h") > 0  # strings, and unknown ones, still work
     assert math.isfinite(lm.cross_entropy(["hello", ""]))
+
+
+@pytest.mark.parametrize(
+    "data, shown",
+    [(None, "a list of sentences (each a str or a list of tokens), got None"),
+     (12, "a list of sentences (each a str or a list of tokens), got 12"),
+     ([None], "sentences that are each a str or a list of tokens, got None (NoneType)"),
+     (["to be", 5], "sentences that are each a str or a list of tokens, got 5 (int)"),
+     ([b"to be"], "sentences that are each a str or a list of tokens, got b'to be' (bytes)")],
+)  # fmt: skip
+def test_fit_names_data_that_is_not_a_list_of_sentences(data, shown):
+    with pytest.raises(TypeError, match=re.escape(f"fit takes {shown}")):
+        NGramLM(n=2).fit(data)

@@ -81,3 +81,25 @@ def test_bad_input_is_named_inline_and_the_last_answer_stays(playground, task, t
         playground.prompt()
     playground.button.click()
     assert "⚠" in playground.status.value and playground.output.value == shown
+
+
+@pytest.mark.parametrize(
+    "stop_words, message",
+    [("the and", r"stop_words must be a set of words, e\.g\. .*'the and'\.split\(\).*got a str"),
+     (None, "stop_words must be a set of words.*got NoneType")],
+)  # fmt: skip
+def test_stop_words_must_be_words_not_a_string(playground, stop_words, message):
+    with pytest.raises(TypeError, match=message):
+        TaskPlayground(playground.model, playground.tokenizer, stop_words)
+
+
+def test_the_model_and_tokenizer_are_checked_at_construction(playground):
+    with pytest.raises(TypeError, match="model must be a torch nn.Module .*, got str"):
+        TaskPlayground("notamodel", playground.tokenizer, STOP)
+    with pytest.raises(TypeError, match="tokenizer must be .*encode, decode and vocab_size.*"
+                                        "got NoneType"):  # fmt: skip
+        TaskPlayground(playground.model, None, STOP)
+    other = CharTokenizer.from_text("abc")
+    with pytest.raises(ValueError, match=f"the tokenizer has 3 tokens but the model "
+                                         f"{playground.tokenizer.vocab_size}"):  # fmt: skip
+        TaskPlayground(playground.model, other, STOP)

@@ -307,6 +307,21 @@ def test_constructor_arguments_are_checked_in_words(gpt):
             NGramSampler(TEXT, discount=bad)
 
 
+@pytest.mark.parametrize("explorer", [SamplingPlayground, AttentionExplorer, NextTokenExplorer])
+def test_explorers_name_a_wrong_model_or_tokenizer_at_construction(gpt, explorer):
+    # named when the widget is made, not by a traceback at the first click
+    model, tok = gpt
+    with pytest.raises(TypeError, match="model must be a torch nn.Module .* got str"):
+        explorer("notamodel", tok)
+    with pytest.raises(TypeError, match="tokenizer must be the model's tokenizer .* got NoneType"):
+        explorer(model, None)
+    other = CharTokenizer.from_text(TEXT + "é")  # one character more: ids would decode wrongly
+    with pytest.raises(ValueError, match=f"the tokenizer has {tok.vocab_size + 1} tokens but the "
+                                         f"model {tok.vocab_size}: pass the tokenizer it was "
+                                         "trained with"):  # fmt: skip
+        explorer(model, other)
+
+
 def test_a_seed_is_read_exactly_as_typed(sampler, playground):
     # a text box: a number box would pass the seed through the browser's floating point
     for widget in (sampler, playground):
