@@ -127,15 +127,14 @@ def train_gpt(
     text = load_text(corpus)
     tokenizer = CharTokenizer.from_text(text)
     data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-    train_data, val_data = train_val_split(data)
     T = train_config.block_size
-    for split, part in (("training", train_data), ("validation", val_data)):
-        if len(part) <= T:  # a window needs T inputs and one more character as the last target
-            raise ValueError(
-                f"the {split} part of {str(corpus)!r} has {len(part):,} characters (of "
-                f"{len(data):,}; validation is the last 10%), but a context of {T} needs "
-                f"{T + 1}: use a text of at least {10 * (T + 1):,} characters."
-            )
+    if len(data) < 10 * (T + 1):  # a window needs T inputs and one more character as a target
+        raise ValueError(
+            f"the validation part of {str(corpus)!r} (the last 10% of its {len(data):,} "
+            f"characters) is too short for a context of {T}, which needs {T + 1}: use a text of "
+            f"at least {10 * (T + 1):,} characters."
+        )
+    train_data, val_data = train_val_split(data)  # (the 10% hold T + 1 and the 90% more)
     generator = torch.Generator().manual_seed(train_config.seed)
     model = GPT(preset.gpt_config(tokenizer.vocab_size), generator=generator)
     history = train(model, train_data, val_data, train_config, progress=progress,

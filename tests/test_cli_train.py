@@ -205,6 +205,10 @@ def test_a_value_that_looks_like_an_option_says_how_to_write_it(capsys):
         ([*TRAIN, "--out-dir", "{corrupt}"], "is a file, not a folder"),
         ([*TRAIN, "--seed", str(2**64)], "seed must be an integer from 0 to 2**63 - 1"),
         ([*TRAIN, "--corpus", "{short}"], "the validation part of"),
+        (
+            [*TRAIN, "--corpus", "{one}"],
+            "(the last 10% of its 1 characters) is too short for a context of 32, which needs 33",
+        ),  # (it said val_fraction, an option the command does not have)
         ([*TRAIN, "--corpus", "{empty_dir}"], "is a folder; pass the path of one text file."),
         (
             [*TRAIN, "--corpus", ""],
@@ -222,7 +226,9 @@ def test_mistakes_exit_2_with_a_one_line_message(argv, expected, trained, bad_ch
         "ckpt": trained[0] / "ckpt.pt",
         "run_dir": trained[0],
         "short": short,
+        "one": short.with_name("one.txt"),
     }
+    paths["one"].write_text("a")
     argv = [arg.format(**paths) if arg.startswith("{") else arg for arg in argv]
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
