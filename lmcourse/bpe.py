@@ -307,6 +307,9 @@ class BPETokenizer(JsonFile):
     def from_dict(cls, data: dict, source: str = "the tokenizer") -> BPETokenizer:
         """The tokenizer of ``to_dict``; a damaged one raises ``ValueError`` naming ``source``."""
         data = _check_dict(data, "bpe", ["pattern", "merges"], source)
+        if not isinstance(data["merges"], list | tuple):
+            raise ValueError(f"{source} is a damaged tokenizer: 'merges' must be a list of pairs "
+                             f"of ids, got {type(data['merges']).__name__}.")  # fmt: skip
         try:
             return cls([tuple(pair) for pair in data["merges"]], data["pattern"])
         except (TypeError, ValueError, OverflowError) as err:

@@ -440,7 +440,8 @@ def test_a_pattern_that_drops_text_is_refused_and_a_group_keeps_the_whole_match(
      ({"merges": [["1", "2"]]}, "Merge 0 must be a pair"),
      ({"merges": [[1, 2, 3]]}, "Merge 0 must be a pair"),
      ({"pattern": 5}, "pattern must be a str or None"),
-     ({"pattern": "("}, "is not a regular expression")],
+     ({"pattern": "("}, "is not a regular expression"),
+     ({"merges": None}, "'merges' must be a list of pairs of ids, got NoneType")],
 )  # fmt: skip
 def test_a_damaged_tokenizer_file_is_refused_by_name(tmp_path, data, message):
     path = tmp_path / "tok.json"
