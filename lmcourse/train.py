@@ -374,11 +374,11 @@ def train(
                          "new one for each run.")  # fmt: skip
     _check_trainable(model)
     _check_tokenizer(model, tokenizer)
+    device = get_device(config.device)  # (a missing GPU is named before out_dir is made)
     check_out_dir(out_dir, resume)
     note = warmup_note(config)
     if note and distributed.is_main_process():
         warnings.warn(note, stacklevel=2)  # at the line that called train()
-    device = get_device(config.device)
     model.to(device)
     if generator is None:
         generator = torch.Generator().manual_seed(config.seed)

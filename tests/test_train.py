@@ -354,3 +354,12 @@ def test_a_warmup_that_fits_in_the_run_gets_no_note(warmup):
         warnings.simplefilter("error")  # any warning fails the test
         history = train(_mlp(), TRAIN, VAL, config, progress=False)
     assert max(history.lr) == pytest.approx(CONFIG.learning_rate)  # the peak is reached
+
+
+@pytest.mark.parametrize("device", ["gpu9", "cuda:99"])
+def test_a_device_that_is_not_here_is_named_before_out_dir_is_made(tmp_path, device):
+    out_dir = tmp_path / "run"
+    config = dataclasses.replace(CONFIG, device=device)
+    with pytest.raises((ValueError, RuntimeError), match=device.split(":")[0]):
+        train(_mlp(), TRAIN, VAL, config, progress=False, out_dir=out_dir)
+    assert not out_dir.exists()  # no empty folder left behind
