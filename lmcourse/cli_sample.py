@@ -100,7 +100,7 @@ def _sample(args: argparse.Namespace) -> int:
     text_of = _streaming_decoder(tokenizer)
     try:
         print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
-        for token in tokens:  # (1, 1): each character shows as soon as it is chosen
+        for token in tokens:  # (1, 1): each token shows as soon as it is chosen
             print(text_of(token[0].tolist()), end="", flush=True)
         print(text_of([], final=True))
     except KeyboardInterrupt:  # Ctrl-C: enough text; no traceback
@@ -120,7 +120,7 @@ def add_sample(commands) -> None:
     sample = commands.add_parser(
         "sample", help="generate text from a checkpoint",
         description="Print the prompt and a continuation sampled from a checkpoint's model, "
-        "character by character as the model writes it.",
+        "token by token as the model writes it (a character at a time for a character model).",
     )  # fmt: skip
     add = sample.add_argument
     add("--checkpoint", required=True, help="a ckpt.pt of lmcourse train (or its folder), "
