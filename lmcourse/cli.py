@@ -2,7 +2,7 @@
 
     lmcourse info      versions, device, and where the corpus comes from
     lmcourse presets   the GPT training presets (ci, cpu, gpu, ship) side by side
-    lmcourse train     train a character-level GPT with a preset: a checkpoint and metrics.jsonl
+    lmcourse train     train a GPT (characters or BPE) with a preset: a checkpoint and metrics.jsonl
     lmcourse sample    generate text from a checkpoint
     lmcourse run NN    execute notebook NN with papermill, with a preset and parameters
     lmcourse --help    this list
@@ -155,9 +155,11 @@ def _train(args: argparse.Namespace) -> int:
             with warnings.catch_warnings():  # a warning (resume's notes) reads as a note here
                 warnings.showwarning = lambda message, *_, **__: print(
                     f"lmcourse train: note: {message}", file=sys.stderr)  # fmt: skip
-                _, _, history = train_gpt(args.preset, corpus=args.corpus, out_dir=out_dir,
-                                          resume=args.resume, progress=not args.no_progress,
-                                          **overrides)  # fmt: skip
+                _, tokenizer, history = train_gpt(args.preset, corpus=args.corpus,
+                                                  out_dir=out_dir, resume=args.resume,
+                                                  progress=not args.no_progress,
+                                                  bpe_vocab_size=args.bpe_vocab_size,
+                                                  **overrides)  # fmt: skip
         except (ValueError, OSError) as error:  # CheckpointError; a corpus that is a folder...
             _fail("train", str(error))
         except RuntimeError as error:  # torch's out-of-memory errors are RuntimeErrors
@@ -179,7 +181,8 @@ def _train(args: argparse.Namespace) -> int:
             return 128 + signal.Signals[stop.signal_name]  # the shell's code for that signal
         if distributed.is_main_process():
             try:
-                _report_training(history, out_dir)
+                _report_training(history, out_dir, per="char" if hasattr(tokenizer, "chars")
+                                 else "token")  # fmt: skip
             except BrokenPipeError:  # `lmcourse train ... | head -1`: the run is saved already
                 return _reader_gone()
     finally:
@@ -208,13 +211,14 @@ def _out_of_memory(error: RuntimeError) -> str | None:
     return f" ({int(asked[1]) / 1e9:.1f} GB asked for)" if asked else ""
 
 
-def _report_training(history, out_dir: Path) -> None:
+def _report_training(history, out_dir: Path, per: str = "char") -> None:
+    """The run's last validation loss, its speed and its files; ``per``: "char" or "token"."""
     import math
     import statistics
 
     loss, step = history.val_loss[-1], history.steps[-1]
     bits = loss / math.log(2)  # 1 nat = 1 / ln 2 bits
-    print(f"validation loss  {loss:.4f} nats/char = {bits:.4f} bits/char (step {step}; an "
+    print(f"validation loss  {loss:.4f} nats/{per} = {bits:.4f} bits/{per} (step {step}; an "
           "estimate on random windows of the validation split, not all of it)")  # fmt: skip
     step_ms = statistics.median(history.step_ms)  # the figure nanoGPT prints per iteration
     print(f"speed            {history.tokens_per_second:,.0f} tokens/s; median step "
@@ -237,10 +241,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _add_train(commands) -> None:
     train = commands.add_parser(
-        "train", help="train a character-level GPT with a preset",
-        description="Train a character-level GPT with a preset (see `lmcourse presets`); write "
-        "the checkpoint ckpt.pt and metrics.jsonl into --out-dir. Options replace the preset's "
-        "settings. Under torchrun: torchrun --nproc_per_node=K -m lmcourse.train ...",
+        "train", help="train a GPT (over characters, or BPE tokens) with a preset",
+        description="Train a GPT over characters (or over BPE tokens, --bpe-vocab-size) with a "
+        "preset (see `lmcourse presets`); write the checkpoint ckpt.pt and metrics.jsonl into "
+        "--out-dir. Options replace the preset's settings. Under torchrun: torchrun "
+        "--nproc_per_node=K -m lmcourse.train ...",
     )  # fmt: skip
     add = train.add_argument
     add("--preset", required=True, help="ci, cpu, gpu or ship")
@@ -258,6 +263,9 @@ def _add_train(commands) -> None:
                        ("--dropout", float)):  # fmt: skip
         add(flag, type=kind, metavar="N" if kind is int else "X",
             help=f"(default: the preset's{more.get(flag, '')})")  # fmt: skip
+    add("--bpe-vocab-size", type=int, metavar="N", help="train over byte-level BPE tokens, a "
+        "vocabulary of N (>= 256) learned on the training text, as notebook 11 does (default: "
+        "characters)")  # fmt: skip
     add("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
     add("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from lmcourse.bpe import BPETokenizer, train_bpe
 from lmcourse.data import load_text, train_val_split
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.tokenizers import CharTokenizer
@@ -102,15 +103,18 @@ def train_gpt(
     out_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    bpe_vocab_size: int | None = None,
     **overrides,
-) -> tuple[GPT, CharTokenizer, History]:
-    """Train a character-level GPT on ``corpus`` with a preset; return model, tokenizer, history.
+) -> tuple[GPT, CharTokenizer | BPETokenizer, History]:
+    """Train a GPT on ``corpus`` with a preset; return model, tokenizer, history.
 
     Args:
         preset: a name of ``PRESETS`` or a ``Preset``.
         corpus: a corpus name of ``lmcourse.data`` or the path of a UTF-8 text file.
         out_dir: where the checkpoint and ``metrics.jsonl`` go (None: nowhere).
         resume: continue from ``out_dir/ckpt.pt`` when it exists.
+        bpe_vocab_size: None for a GPT over characters; a number (>= 256) for one over byte-level
+            BPE tokens, a vocabulary of that size learned on the training text (notebook 11).
         overrides: ``TrainConfig`` fields (``max_steps=100``, ``device="cuda"``) and model sizes
             (``n_layer``, ``n_head``, ``n_embd``, ``dropout``, ``bias``) that replace the preset's.
 
@@ -125,19 +129,37 @@ def train_gpt(
     preset = preset.with_changes(**overrides)
     train_config = preset.train
     text = load_text(corpus)
-    tokenizer = CharTokenizer.from_text(text)
-    data = torch.tensor(tokenizer.encode(text), dtype=torch.long)
-    T = train_config.block_size
-    if len(data) < 10 * (T + 1):  # a window needs T inputs and one more character as a target
-        raise ValueError(
-            f"the validation part of {str(corpus)!r} (the last 10% of its {len(data):,} "
-            f"characters) is too short for a context of {T}, which needs {T + 1}: use a text of "
-            f"at least {10 * (T + 1):,} characters."
-        )
-    train_data, val_data = train_val_split(data)  # (the 10% hold T + 1 and the 90% more)
+    tokenizer, train_data, val_data = _tokenize(text, str(corpus), train_config.block_size,
+                                                bpe_vocab_size)  # fmt: skip
     generator = torch.Generator().manual_seed(train_config.seed)
     model = GPT(preset.gpt_config(tokenizer.vocab_size), generator=generator)
     history = train(model, train_data, val_data, train_config, progress=progress,
                     out_dir=out_dir, resume=resume, tokenizer=tokenizer,
                     corpus=str(corpus))  # fmt: skip
     return model, tokenizer, history
+
+
+def _tokenize(text: str, corpus: str, T: int, bpe_vocab_size: int | None):
+    """The tokenizer and the token ids of the two splits, each longer than a window of ``T``.
+
+    Characters: the text's characters, then the ids split 90/10. BPE: the text split 90/10 first
+    (a token never straddles the two), the merges learned on the training part alone.
+    """
+    if len(text) < 10 * (T + 1):  # a window needs T inputs and one more token as a target
+        raise ValueError(
+            f"the validation part of {corpus!r} (the last 10% of its {len(text):,} characters) "
+            f"is too short for a context of {T}, which needs {T + 1}: use a text of at least "
+            f"{10 * (T + 1):,} characters."
+        )
+    if bpe_vocab_size is None:
+        tokenizer = CharTokenizer.from_text(text)
+        train_data, val_data = train_val_split(torch.tensor(tokenizer.encode(text)))
+        return tokenizer, train_data, val_data  # (the 10% hold T + 1 and the 90% more)
+    train_text, val_text = train_val_split(text)
+    tokenizer = train_bpe(train_text, bpe_vocab_size)
+    train_data, val_data = (torch.tensor(tokenizer.encode(part)) for part in (train_text, val_text))
+    for split, part in (("training", train_data), ("validation", val_data)):
+        if len(part) <= T:  # BPE tokens hold several characters each
+            raise ValueError(f"the {split} part of {corpus!r} is {len(part):,} BPE tokens, but a "
+                             f"context of {T} needs {T + 1}: use a longer text.")  # fmt: skip
+    return tokenizer, train_data, val_data

@@ -397,3 +397,34 @@ def test_a_top_p_too_small_for_float32_keeps_the_likeliest_token(capsys):
     argv = ["--prompt", "ROMEO:", "--max-new-tokens", "20"]
     greedy = sample(capsys, "shakespeare-char", *argv, "--temperature", "0")
     assert sample(capsys, "shakespeare-char", *argv, "--top-p", "1e-46") == greedy
+
+
+def test_train_over_bpe_tokens_saves_the_tokenizer_samples_and_resumes(tmp_path, capsys):
+    # notebook 11's GPT from the shell: the merges learned on the training text (the first 90%)
+    from lmcourse.bpe import train_bpe
+    from lmcourse.data import load_text, train_val_split
+
+    out_dir = tmp_path / "bpe"
+    argv = [*TRAIN, "--bpe-vocab-size", "300", "--max-steps", "3", "--out-dir", str(out_dir)]
+    assert main(argv) == 0
+    assert "nats/token" in capsys.readouterr().out  # not per character: a token holds several
+    entry = load_checkpoint(out_dir / "ckpt.pt")
+    tokenizer = tokenizer_from_checkpoint(entry)
+    train_text, _ = train_val_split(load_text("tiny-shakespeare"))
+    assert tokenizer == train_bpe(train_text, 300) and entry["model_config"]["vocab_size"] == 300
+    text = sample(capsys, out_dir, "--prompt", "ROMEO:", "--max-new-tokens", "5")
+    assert text.startswith("ROMEO:") and len(text) > len("ROMEO:")
+    # a longer run resumes from the same merges (learned again, the same); another vocabulary
+    # is another model: refused by name
+    assert main([*argv[:-4], "--max-steps", "4", "--out-dir", str(out_dir), "--resume"]) == 0
+    assert load_checkpoint(out_dir / "ckpt.pt")["step"] == 4
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([*TRAIN, "--bpe-vocab-size", "280", "--max-steps", "5", "--out-dir", str(out_dir),
+              "--resume"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "was trained on other tokens (BPETokenizer(vocab_size=300" in err
+    assert "than this run's tokenizer gives (BPETokenizer(vocab_size=280" in err
+    with pytest.raises(SystemExit):
+        main([*TRAIN, "--bpe-vocab-size", "100", "--out-dir", str(tmp_path / "small")])
+    assert "vocab_size must be an integer of at least 256" in capsys.readouterr().err
