@@ -35,10 +35,8 @@ from lmcourse.run_dir import check_out_dir, claim
 from lmcourse.schedule import lr_at, warmup_note
 from lmcourse.utils import get_device, is_int, is_real
 
-__all__ = [
-    "History", "TrainConfig", "configure_optimizer", "estimate_loss", "lr_at", "train",
-    "train_rows", "train_step", "warmup_note",
-]  # fmt: skip
+__all__ = ["History", "TrainConfig", "configure_optimizer", "estimate_loss", "lr_at", "train",
+           "train_rows", "train_step", "warmup_note"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ class TrainConfig:
             if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
         lr, min_lr, decay, clip = self.learning_rate, self.min_lr, self.weight_decay, self.grad_clip
-        every = self.checkpoint_interval
+        every, seed = self.checkpoint_interval, self.seed
         rules = {  # field: (is it valid?, what it must be)
             "learning_rate": (is_real(lr) and 0 < lr < math.inf, "a number > 0"),
             "min_lr": (min_lr is None or (is_real(min_lr) and 0 <= min_lr <= lr), "None or 0..lr"),
@@ -108,10 +106,7 @@ class TrainConfig:
             "device": (self.device is None or isinstance(self.device, str), "None or a string"),
             "mixed_precision": (isinstance(self.mixed_precision, bool), "True or False"),
             "compile": (isinstance(self.compile, bool), "True or False"),
-            "seed": (
-                is_int(self.seed) and 0 <= self.seed < 2**63,
-                "an integer from 0 to 2**63 - 1",
-            ),
+            "seed": (is_int(seed) and 0 <= seed < 2**63, "an integer from 0 to 2**63 - 1"),
         }
         for name, (valid, rule) in rules.items():
             if not valid:
@@ -230,7 +225,12 @@ def estimate_loss(
     return sum(losses) / len(losses)
 
 
-def _check_trainable(model: nn.Module) -> None:
+def _check_model(model: nn.Module, config: TrainConfig) -> None:
+    """Refuse a model with nothing to train, or whose context is shorter than the windows."""
+    context = getattr(getattr(model, "config", None), "block_size", None)
+    if context is not None and config.block_size > context:
+        raise ValueError(f"block_size {config.block_size} is more than the model's context "
+                         f"({context}): use block_size={context} or a larger model.")  # fmt: skip
     if not any(p.requires_grad for p in model.parameters()):
         raise ValueError(
             f"{type(model).__name__} has no trainable parameters, so there is nothing to train. "
@@ -372,7 +372,7 @@ def train(
     if stopped is not None:
         raise ValueError(f"this EarlyStopping already stopped a run (at step {stopped}): make a "
                          "new one for each run.")  # fmt: skip
-    _check_trainable(model)
+    _check_model(model, config)
     _check_tokenizer(model, tokenizer)
     device = get_device(config.device)  # (a missing GPU is named before out_dir is made)
     check_out_dir(out_dir, resume)

@@ -363,3 +363,15 @@ def test_a_device_that_is_not_here_is_named_before_out_dir_is_made(tmp_path, dev
     with pytest.raises((ValueError, RuntimeError), match=device.split(":")[0]):
         train(_mlp(), TRAIN, VAL, config, progress=False, out_dir=out_dir)
     assert not out_dir.exists()  # no empty folder left behind
+
+
+def test_windows_longer_than_the_models_context_are_named_before_training(tmp_path):
+    # (it stopped in the first evaluation with the model's "idx has 8 tokens ...")
+    from lmcourse.gpt import GPT, GPTConfig
+
+    model = GPT(GPTConfig(V, block_size=4, n_layer=1, n_head=2, n_embd=8))
+    with pytest.raises(ValueError, match=r"block_size 8 is more than the model's context \(4\): "
+                                         "use block_size=4 or a larger model"):  # fmt: skip
+        train(model, TRAIN, VAL, CONFIG, progress=False, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    train(model, TRAIN, VAL, dataclasses.replace(CONFIG, block_size=4), progress=False)  # fits
