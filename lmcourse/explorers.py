@@ -36,7 +36,14 @@ from lmcourse.sampling import (
 )
 from lmcourse.utils import generator_from_seed, is_int
 from lmcourse.viz import attention_heatmap, next_token_bars
-from lmcourse.widgets import _check_model_and_tokenizer, _error_html, _read_seed, _seed_box
+from lmcourse.widgets import (
+    WIDE,
+    _check_model_and_tokenizer,
+    _error_html,
+    _read_seed,
+    _seed_box,
+    widget_bundle,
+)
 
 __all__ = ["AttentionExplorer", "NextTokenExplorer", "SamplingPlayground"]
 
@@ -89,7 +96,7 @@ class SamplingPlayground:
         _check_counts(every=every)
         self.model, self.tokenizer, self.every = model, tokenizer, every
         self.prompt = widgets.Textarea(
-            value=prompt, description="prompt", continuous_update=False, style=_STYLE
+            value=prompt, description="prompt", continuous_update=False, style=_STYLE, layout=WIDE
         )
         self.temperature = widgets.FloatSlider(
             value=0.8, min=0.0, max=2.0, step=0.05, description="temperature", style=_STYLE
@@ -173,8 +180,7 @@ class SamplingPlayground:
         speed = f"{n} tokens in {seconds:.2f} s ({n / seconds:.0f} tokens/s)"
         self.status.value = html.escape(f"{self._describe(settings)}: {speed}")
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    _repr_mimebundle_ = widget_bundle
 
 
 class AttentionExplorer:
@@ -264,8 +270,7 @@ class AttentionExplorer:
             )
         self.status.value = html.escape(note)
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    _repr_mimebundle_ = widget_bundle
 
 
 class NextTokenExplorer:
@@ -343,5 +348,4 @@ class NextTokenExplorer:
             )
         self.status.value = html.escape(note)
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    _repr_mimebundle_ = widget_bundle

@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.random import fork_rng
-from tqdm.auto import tqdm
 
 from lmcourse import distributed
 from lmcourse.data import corpus_label, get_batch
 from lmcourse.lm import eval_mode
+from lmcourse.progress import tqdm
 from lmcourse.run_dir import check_out_dir, claim
 from lmcourse.schedule import lr_at, warmup_note
 from lmcourse.utils import get_device, is_int, is_real

@@ -31,6 +31,10 @@ def _error_html(message: str) -> str:
     return f'<span style="color:#b00020">⚠ {html.escape(message)}</span>'
 
 
+#: The layout of a text box that holds prose: the width of the notebook.
+WIDE = {"width": "95%"}
+
+
 def _seed_box(style: dict) -> widgets.Text:
     """A text box for the seed. A number box would send what is typed through the browser's
     floating point, which rounds seeds of over 15 digits and reads "1.5" as 15, silently."""
@@ -55,10 +59,22 @@ def _check_model_and_tokenizer(model, tokenizer) -> None:
                          f"{model_vocab}: pass the tokenizer it was trained with.")  # fmt: skip
 
 
+def widget_bundle(owner, **kwargs) -> dict:
+    """``owner.widget``'s display, with a text fallback that says what it is.
+
+    JupyterLab shows the fallback for a notebook opened but not yet run (the widget lives in the
+    kernel), and GitHub always does: a sentence there, not ``VBox(children=(Textarea(...``.
+    """
+    bundle = owner.widget._repr_mimebundle_(**kwargs)
+    bundle["text/plain"] = (f"{type(owner).__name__}: an interactive widget. Run the notebook's "
+                            "cells (Run > Run All Cells) to use it here.")  # fmt: skip
+    return bundle
+
+
 def _read_seed(box: widgets.Text) -> int:
     """The seed typed into ``box`` as an int, or a ValueError that quotes what was typed."""
     typed = box.value.strip()
-    if not re.fullmatch(r"[+-]?\d+", typed):
+    if not re.fullmatch(r"-?[0-9]+", typed):  # ASCII digits: "٣" is not read as 3
         raise ValueError(f"The seed must be a whole number, like 0 or 1234; got {box.value!r}.")
     return int(typed)
 
@@ -104,7 +120,8 @@ class NGramSampler:
         self.length = widgets.IntSlider(
             value=300, min=10, max=2000, step=10, description="length", style=style
         )
-        self.prompt = widgets.Textarea(value=prompt, description="prompt", style=style)
+        self.prompt = widgets.Textarea(value=prompt, description="prompt", style=style,
+                                       layout=WIDE)  # fmt: skip
         self.button = widgets.Button(description="Generate", button_style="primary")
         self.status = widgets.HTML()
         self.output = widgets.HTML()
@@ -145,14 +162,18 @@ class NGramSampler:
         except ValueError as err:  # bad settings: say what is wrong, keep the last sample
             self.status.value = _error_html(str(err))
             return
-        self.status.value = (
+        new = sample[len(self.prompt.value) :]
+        asked = self.length.value
+        ended = (f"; the model chose the end of the text after {len(new)} of {asked} characters"
+                 if len(new) < asked else "")  # fmt: skip
+        self.status.value = html.escape(
             f"n = {self.n.value}, {self.smoothing.value}, temperature {self.temperature.value:g}, "
-            f"seed {_read_seed(self.seed)}"
+            f"seed {_read_seed(self.seed)}{ended}"
         )
-        self.output.value = f"<pre>{html.escape(sample)}</pre>"
+        shown = f"{html.escape(self.prompt.value)}<b>{html.escape(new)}</b>"  # the new text bold
+        self.output.value = f"<pre>{shown}</pre>"
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    _repr_mimebundle_ = widget_bundle
 
 
 class TaskPlayground:
@@ -178,9 +199,9 @@ class TaskPlayground:
         self.stop_words = check_stop_words(stop_words)
         style = {"description_width": "90px"}
         self.task = widgets.Dropdown(options=TASKS, description="task", style=style)
-        self.text = widgets.Textarea(value="Thou art a villain, and hath been.",
-                                     description="line", style=style)  # fmt: skip
-        self.question = widgets.Text(value="", description="question", style=style)
+        self.text = widgets.Textarea(value="Thou art a villain.", description="line",
+                                     style=style, layout=WIDE)  # fmt: skip
+        self.question = widgets.Text(value="", description="question", style=style, layout=WIDE)
         self.question.layout.display = "none"  # only the answer task asks one
         self.button = widgets.Button(description="Answer", button_style="primary")
         self.status, self.output = widgets.HTML(), widgets.HTML()
@@ -206,9 +227,14 @@ class TaskPlayground:
         if unknown:
             raise ValueError(f"The model never saw these characters: {unknown}. Remove them.")
         context = self.model.config.block_size
-        if len(self.tokenizer.encode(prompt)) + 1 > context:  # the answer needs a place too
-            raise ValueError(f"The prompt is {len(prompt)} characters; the model reads "
-                             f"{context}: type a shorter text.")  # fmt: skip
+        room = context - 1 - (len(prompt) - len(text) - len(question))  # the answer needs one
+        if len(text) + len(question) > room:
+            typed = "speeches and question are" if task == "answer" else "line is"
+            raise ValueError(f"Your {typed} {len(text) + len(question)} characters long; at most "
+                             f"{room} fit in the model's context of {context}.")  # fmt: skip
+        if task == "answer" and not all(re.match(r"[^:\n]+: \S", s) for s in text.split("\n")):
+            raise ValueError("Type the speeches as the model learned them: one a line, each "
+                             "'NAME: words', like 'ROMEO: But soft, what light'.")  # fmt: skip
         return prompt
 
     def rule(self) -> str | None:
@@ -231,7 +257,9 @@ class TaskPlayground:
     def _on_task(self, _change=None) -> None:
         answering = self.task.value == "answer"
         self.text.description = "speeches" if answering else "line"
+        self.text.layout.height = "6em" if answering else None  # room for two speeches
         self.question.layout.display = None if answering else "none"
+        self.status.value = self.output.value = ""  # the last task's answer no longer applies
 
     def _on_answer(self, _button=None) -> None:
         try:
@@ -239,15 +267,23 @@ class TaskPlayground:
         except ValueError as err:  # bad input: say what is wrong, keep the last answer
             self.status.value = _error_html(str(err))
             return
-        rule = self.rule()
-        mark = "✓" if rule == answer else "✗"
-        verdict = ("the question is not once in the speeches: no rule's answer to compare"
-                   if rule is None else f"the rule's answer: {rule} {mark}")  # fmt: skip
-        self.status.value = html.escape(verdict)
+        self.status.value = html.escape(self._verdict(answer))
         self.output.value = f"<pre>{html.escape(prompt)}<b>{html.escape(answer)}</b></pre>"
 
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+    def _verdict(self, answer: str) -> str:
+        """The rule's answer next to the model's, or why there is none to compare."""
+        rule, text, question = self.rule(), self.text.value.strip(), self.question.value.strip()
+        if rule is None and text.count(question) != 1:
+            return (f"the question is {'not' if question not in text else 'more than once'} in "
+                    "the speeches: no rule's answer to compare")  # fmt: skip
+        if rule is None:
+            return "no word follows the question in the speeches: no rule's answer to compare"
+        if not rule:
+            return ("the rule's answer is empty (every word of the line is a stop word; the "
+                    "model never saw such a line)")  # fmt: skip
+        return f"the rule's answer: {rule} {'✓' if rule == answer else '✗'}"
+
+    _repr_mimebundle_ = widget_bundle
 
 
 _EXPLORERS = ("AttentionExplorer", "NextTokenExplorer", "SamplingPlayground")

@@ -53,6 +53,29 @@ def test_each_task_has_its_rule(playground):
     assert "no rule's answer" in playground.status.value.replace("&#x27;", "'")
 
 
+@pytest.mark.parametrize(
+    "task, text, question, verdict",
+    [("answer", PASSAGE, "a", "the question is more than once in the speeches"),
+     ("answer", PASSAGE, "heir is", "the question is not in the speeches"),
+     ("answer", PASSAGE, "The son and heir.", "no word follows the question in the speeches"),
+     ("summarise", "The son and the heir", "", "the rule's answer: son heir"),
+     ("summarise", "And the art is a", "", "the rule's answer is empty (every word of the line is "
+                                           "a stop word")],
+)  # fmt: skip
+def test_the_verdict_says_why_there_is_no_rules_answer(playground, task, text, question, verdict):
+    playground.task.value, playground.text.value, playground.question.value = task, text, question
+    playground.button.click()
+    assert playground.status.value.replace("&#x27;", "'").startswith(verdict)
+
+
+def test_switching_task_clears_the_last_answer(playground):
+    playground.task.value, playground.text.value = "translate", LINE
+    playground.button.click()
+    assert playground.output.value and playground.status.value
+    playground.task.value = "answer"
+    assert playground.output.value == playground.status.value == ""
+
+
 def test_the_question_box_shows_only_for_the_answer_task(playground):
     playground.task.value = "answer"
     assert playground.question.layout.display is None and playground.text.description == "speeches"
@@ -68,15 +91,23 @@ def test_the_question_box_shows_only_for_the_answer_task(playground):
         ("translate", "Thou\nart", "", "One line only"),
         ("summarise", "Thou art ☕", "", "never saw these characters: ['☕']"),
         ("answer", PASSAGE, " ", "Type a question"),
-        ("translate", "a" * 90, "", "The prompt is 101 characters; the model reads 96"),
+        (
+            "translate",
+            "a" * 90,
+            "",
+            "Your line is 90 characters long; at most 84 fit in the model's context of 96",
+        ),
+        ("answer", "a" * 60, "a" * 30, "Your speeches and question are 90 characters long"),
+        ("answer", "is she a Capulet?", "is she", "'NAME: words', like 'ROMEO: But soft"),
+        ("answer", PASSAGE + "\nthe son", "The son", "one a line, each 'NAME: words'"),
     ],
 )
 def test_bad_input_is_named_inline_and_the_last_answer_stays(playground, task, text, question,
                                                              message):  # fmt: skip
     playground.task.value, playground.text.value, playground.question.value = "translate", LINE, ""
     playground.button.click()
-    shown = playground.output.value
     playground.task.value, playground.text.value, playground.question.value = task, text, question
+    shown = playground.output.value  # (another task clears the answer to the last one)
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         playground.prompt()
     playground.button.click()

@@ -344,3 +344,25 @@ def test_a_seed_too_large_for_torch_is_reported_inline(sampler):
     sampler.button.click()
     assert "too large" in sampler.status.value and sampler.output.value == before
     sampler.seed.value = "0"
+
+
+def test_a_widgets_text_fallback_says_what_it_is(gpt, sampler):
+    # what a notebook opened but not yet run shows (and GitHub): not VBox(children=(Textarea(...
+    for widget in (sampler, SamplingPlayground(*gpt), AttentionExplorer(*gpt)):
+        bundle = widget._repr_mimebundle_()
+        name = type(widget).__name__
+        assert bundle["text/plain"] == (f"{name}: an interactive widget. Run the notebook's "
+                                        "cells (Run > Run All Cells) to use it here.")  # fmt: skip
+        assert "application/vnd.jupyter.widget-view+json" in bundle  # the widget itself
+
+
+def test_the_progress_bar_of_a_saved_notebook_says_what_it_is_not_0_percent():
+    import nbformat
+    from nbclient import NotebookClient
+
+    code = "from lmcourse.progress import tqdm\nfor _ in tqdm(range(3), desc='training'): pass"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    (shown,) = [o.data for o in nb.cells[0].outputs if o.output_type == "display_data"]
+    assert shown["text/plain"] == "training: a progress bar, live while the cell runs"
+    assert "application/vnd.jupyter.widget-view+json" in shown
