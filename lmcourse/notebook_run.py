@@ -238,7 +238,29 @@ def _kernel():
             yield kernel_manager
         finally:
             if run_sync(kernel_manager.is_alive)():  # (nbclient leaves a kernel it was given)
-                run_sync(kernel_manager.shutdown_kernel)()
+                _ask_to_stop(kernel_manager)
+                run_sync(kernel_manager.shutdown_kernel)(now=True)  # tidy up (kill a stuck one)
+
+
+def _ask_to_stop(kernel_manager, seconds: float = 5.0) -> None:
+    """Send the kernel a shutdown request and wait for it to exit.
+
+    ``shutdown_kernel`` interrupts the kernel first, and a kernel interrupted between cells
+    may say "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel" on the user's terminal.
+    """
+    import time
+
+    from jupyter_core.utils import run_sync
+
+    client = kernel_manager.client()
+    client.start_channels()
+    try:
+        client.shutdown()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and run_sync(kernel_manager.is_alive)():
+            time.sleep(0.05)
+    finally:
+        client.stop_channels()
 
 
 def _execute(notebook: Path, output: Path, params: dict, args: argparse.Namespace,
