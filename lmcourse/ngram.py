@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from lmcourse.ngram_counts import (
+    check_strings,
     count_ngrams,
     encode_sentences,
     ngrams,
@@ -376,7 +377,7 @@ class NGramLM:
 
     def _ids(self, tokens: Iterable[str]) -> np.ndarray:
         """The tokens' ids (unknown: UNK), (L,); a token that is not a str is refused, as by fit."""
-        training_tokens([[UNK, *tokens]], reserved=())  # fit's check (UNK: never no tokens)
+        check_strings(tokens := list(tokens))  # as fit does
         return np.array([self.stoi.get(t, UNK_ID) for t in tokens], dtype=np.int64)
 
     def _count_in(self, ngram: Sequence[str], continuation: bool) -> int:

@@ -39,6 +39,7 @@ import numpy as np
 
 __all__ = [
     "CountTable",
+    "check_strings",
     "count_ngrams",
     "encode_sentences",
     "key_dtype",
@@ -83,6 +84,13 @@ def sentence_list(sentences: Iterable[Sequence[str]], what: str) -> list[Sequenc
     return sentences
 
 
+def check_strings(tokens: Iterable) -> None:
+    """Refuse, naming it, the first token that is not a str (``None`` included)."""
+    for token in tokens:
+        if not isinstance(token, str):
+            raise ValueError(f"Tokens must be strings, got {token!r} ({type(token).__name__}).")
+
+
 def training_tokens(
     sentences: Iterable[Sequence[str]], reserved: Sequence[str]
 ) -> tuple[list[Sequence[str]], Counter]:
@@ -106,9 +114,7 @@ def training_tokens(
                 f"padding and unknown tokens {tuple(reserved)!r}. Remove it; for rare words "
                 f"use min_count=... instead of replacing them yourself."
             )
-    bad = next((t for t in counts if not isinstance(t, str)), None)
-    if bad is not None:
-        raise ValueError(f"Tokens must be strings, got {bad!r} ({type(bad).__name__}).")
+    check_strings(counts)
     return sentences, counts
 
 

@@ -654,3 +654,12 @@ def test_scoring_refuses_non_string_tokens_as_fit_does():
 def test_fit_names_data_that_is_not_a_list_of_sentences(data, shown):
     with pytest.raises(TypeError, match=re.escape(f"fit takes {shown}")):
         NGramLM(n=2).fit(data)
+
+
+def test_a_none_token_is_refused_by_fit_and_by_scoring():
+    # (None slipped through: the check looked for the first non-str token with next(..., None))
+    with pytest.raises(ValueError, match=r"Tokens must be strings, got None \(NoneType\)"):
+        NGramLM(n=2).fit([["to", None, "be"]])
+    model = NGramLM(n=2).fit([["to", "be"]])
+    with pytest.raises(ValueError, match=r"Tokens must be strings, got None \(NoneType\)"):
+        model.prob(None, ["to"])
