@@ -69,8 +69,9 @@ def _image() -> widgets.Image:
     return widgets.Image(format="png", layout=widgets.Layout(align_self="flex-start"))
 
 
-def _pre(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"
+def _pre(prompt: str, new: str) -> str:
+    """The prompt and, in bold, the text the model wrote after it."""
+    return f"<pre>{html.escape(prompt)}<b>{html.escape(new)}</b></pre>"
 
 
 class SamplingPlayground:
@@ -110,7 +111,7 @@ class SamplingPlayground:
         self.length = widgets.IntSlider(
             value=300, min=10, max=2000, step=10, description="length", style=_STYLE
         )
-        self.seed = _seed_box(_STYLE)
+        self.seed = _seed_box(_STYLE, on_enter=self._on_generate)
         self.button = widgets.Button(description="Generate", button_style="primary")
         self.status = widgets.HTML()
         self.output = widgets.HTML()
@@ -161,21 +162,21 @@ class SamplingPlayground:
             self.status.value = _error_html(str(err))
             return
         settings, before = self.settings(), self.output.value
-        text, n, start = self.prompt.value, self.length.value, time.perf_counter()
+        prompt, new, n, start = self.prompt.value, "", self.length.value, time.perf_counter()
         self.status.value, self.button.disabled = "generating…", True
         try:
             with eval_mode(self.model):
                 tokens = stream(self.model, idx, n, generator=generator, **settings)
                 for i, token in enumerate(tokens, 1):  # token: (1, 1)
-                    text += self.tokenizer.decode(token[0].tolist())
+                    new += self.tokenizer.decode(token[0].tolist())
                     if i % self.every == 0:
-                        self.output.value = _pre(text)  # the text so far, as it is written
+                        self.output.value = _pre(prompt, new)  # the text so far, as it is written
         except ValueError as err:
             self.status.value, self.output.value = _error_html(str(err)), before
             return
         finally:
             self.button.disabled = False
-        self.output.value = _pre(text)
+        self.output.value = _pre(prompt, new)
         seconds = max(time.perf_counter() - start, 1e-9)
         speed = f"{n} tokens in {seconds:.2f} s ({n / seconds:.0f} tokens/s)"
         self.status.value = html.escape(f"{self._describe(settings)}: {speed}")

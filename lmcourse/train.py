@@ -278,8 +278,8 @@ def train_rows(
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     if len({len(t) for t in rows}) != 1:
         raise ValueError(f"rows must be tensors of as many rows, got {[len(t) for t in rows]}.")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     schedule = TrainConfig(max_steps=steps, learning_rate=lr, min_lr=min_lr)  # checks lr, min_lr
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     losses, device = [], rows[0].device
     model.train()
     with fork_rng(devices=_rng_devices(device)):

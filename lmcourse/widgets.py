@@ -22,7 +22,7 @@ from lmcourse.applications import PROMPTS, TASKS, WORD, check_stop_words, comple
 from lmcourse.ngram import NGramLM
 from lmcourse.utils import generator_from_seed, is_int, is_real
 
-__all__ = ["NGramSampler", "TaskPlayground"]
+__all__ = ["NGramSampler", "TaskPlayground", "WithFallback"]
 
 _SMOOTHINGS = ("kneser_ney", "add_k", "interpolated", "mle")
 
@@ -35,10 +35,17 @@ def _error_html(message: str) -> str:
 WIDE = {"width": "95%"}
 
 
-def _seed_box(style: dict) -> widgets.Text:
-    """A text box for the seed. A number box would send what is typed through the browser's
-    floating point, which rounds seeds of over 15 digits and reads "1.5" as 15, silently."""
-    return widgets.Text(value="0", description="seed", style=style)
+def _seed_box(style: dict, on_enter) -> widgets.Text:
+    """A text box for the seed that calls ``on_enter()`` when a new seed is entered.
+
+    A text box, not a number box: a number box would send what is typed through the browser's
+    floating point, which rounds seeds of over 15 digits and reads "1.5" as 15, silently. With
+    ``continuous_update=False`` the browser sends the seed on Enter (or on leaving the box),
+    not at every keystroke, so pressing Enter generates, as in a search box.
+    """
+    box = widgets.Text(value="0", description="seed", continuous_update=False, style=style)
+    box.observe(lambda _change: on_enter(), names="value")
+    return box
 
 
 def _check_model_and_tokenizer(model, tokenizer) -> None:
@@ -66,9 +73,26 @@ def widget_bundle(owner, **kwargs) -> dict:
     kernel), and GitHub always does: a sentence there, not ``VBox(children=(Textarea(...``.
     """
     bundle = owner.widget._repr_mimebundle_(**kwargs)
-    bundle["text/plain"] = (f"{type(owner).__name__}: an interactive widget. Run the notebook's "
+    name = getattr(owner, "what", type(owner).__name__)
+    bundle["text/plain"] = (f"{name}: an interactive widget. Run the notebook's "
                             "cells (Run > Run All Cells) to use it here.")  # fmt: skip
     return bundle
+
+
+class WithFallback:
+    """Show any ipywidget with ``widget_bundle``'s text fallback, saying ``what`` it is.
+
+    Example::
+
+        WithFallback(widgets.VBox([slider, label]), "A slider over the corpus's lines")
+    """
+
+    def __init__(self, widget: widgets.Widget, what: str) -> None:
+        if not isinstance(widget, widgets.Widget):
+            raise TypeError(f"widget must be an ipywidget, got {type(widget).__name__}.")
+        self.widget, self.what = widget, what
+
+    _repr_mimebundle_ = widget_bundle
 
 
 def _read_seed(box: widgets.Text) -> int:
@@ -116,7 +140,7 @@ class NGramSampler:
         self.temperature = widgets.FloatSlider(
             value=1.0, min=0.0, max=2.0, step=0.05, description="temperature", style=style
         )
-        self.seed = _seed_box(style)
+        self.seed = _seed_box(style, on_enter=self._on_generate)
         self.length = widgets.IntSlider(
             value=300, min=10, max=2000, step=10, description="length", style=style
         )
@@ -232,9 +256,13 @@ class TaskPlayground:
             typed = "speeches and question are" if task == "answer" else "line is"
             raise ValueError(f"Your {typed} {len(text) + len(question)} characters long; at most "
                              f"{room} fit in the model's context of {context}.")  # fmt: skip
-        if task == "answer" and not all(re.match(r"[^:\n]+: \S", s) for s in text.split("\n")):
-            raise ValueError("Type the speeches as the model learned them: one a line, each "
-                             "'NAME: words', like 'ROMEO: But soft, what light'.")  # fmt: skip
+        lines = text.split("\n")
+        if task == "answer" and (len(lines) != 2 or
+                                 not all(re.match(r"[^:\n]+: \S", s) for s in lines)):  # fmt: skip
+            wrong = (f"you typed {len(lines)} line{'s' * (len(lines) > 1)}" if len(lines) != 2
+                     else "a line does not start with a name and ': '")  # fmt: skip
+            raise ValueError("Type two speeches as the model learned them: one a line, each "
+                             f"'NAME: words', like 'ROMEO: But soft' ({wrong}).")  # fmt: skip
         return prompt
 
     def rule(self) -> str | None:

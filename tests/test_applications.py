@@ -304,6 +304,9 @@ def test_train_rows_decays_the_learning_rate_along_lr_at():
     assert all(d != c for d, c in zip(decayed[0][1:], constant[0][1:]))
     with pytest.raises(ValueError, match="min_lr"):
         train_rows(tiny_model(3), rows, 2, 2, 1e-3, min_lr=1.0)
+    for lr in (-1e-3, 0, "1e-3"):  # named by the course before torch's AdamW sees it
+        with pytest.raises(ValueError, match=f"learning_rate must be a number > 0, got {lr!r}"):
+            train_rows(tiny_model(3), rows, 2, 2, lr)
 
 
 def test_train_rows_stops_with_a_message_when_the_loss_is_not_finite():

@@ -275,12 +275,13 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
     run_all(page, jupyterlab, "09_sampling.ipynb", timeout_ms=600_000)
     assert_no_errors(page)
     playground = cell_output(page, cell_index(page, "SamplingPlayground(model, tokenizer"))
-    playground.get_by_role("button", name="Generate").click()
-    first = playground.locator(".widget-html pre").first
-    first.wait_for(timeout=60_000)
+    # the notebook generates one sample as it shows the playground: the page is not empty
     playground.locator(".widget-html", has_text="tokens/s").wait_for(timeout=60_000)
+    first = playground.locator(".widget-html pre").first
     first_sample = first.inner_text()
     assert first_sample.startswith("FALSTAFF:") and len(first_sample) > 100
+    bold = playground.locator(".widget-html pre b").first.inner_text()  # the model's text
+    assert first_sample == "FALSTAFF:\n" + bold
     playground.locator(".widget-slider .noUi-handle").first.focus()  # the temperature slider
     page.keyboard.press("ArrowRight")
     playground.get_by_role("button", name="Generate").click()
@@ -296,9 +297,10 @@ def test_sampling_playground_generates_in_the_browser(jupyterlab, browser):
     # bad input typed into the page: named inline, and the last sample stays
     button = playground.get_by_role("button", name="Generate")
     page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
-    # a seed of 18 digits is used as typed (a number box would round it in the browser)
+    # a seed of 18 digits is used as typed (a number box would round it in the browser), and
+    # Enter in the seed box generates, as the button does
     playground.locator(".widget-text input").first.fill("123456789012345678")
-    button.click()
+    page.keyboard.press("Enter")
     playground.locator(".widget-html", has_text="seed 123456789012345678").wait_for(timeout=60_000)
     page.wait_for_function("b => !b.disabled", arg=button.element_handle(), timeout=60_000)
     second_sample = playground.locator(".widget-html pre").first.inner_text()

@@ -100,6 +100,9 @@ def test_the_question_box_shows_only_for_the_answer_task(playground):
         ("answer", "a" * 60, "a" * 30, "Your speeches and question are 90 characters long"),
         ("answer", "is she a Capulet?", "is she", "'NAME: words', like 'ROMEO: But soft"),
         ("answer", PASSAGE + "\nthe son", "The son", "one a line, each 'NAME: words'"),
+        ("answer", "ROMEO: Is she a Capulet?", "Is she", "Type two speeches.*typed 1 line\\)"),
+        ("answer", PASSAGE + "\nROMEO: Ay.", "The son", "Type two speeches.*typed 3 lines"),
+        ("answer", "ROMEO: Is she?\nThe son and heir.", "The son", "does not start with a name"),
     ],
 )
 def test_bad_input_is_named_inline_and_the_last_answer_stays(playground, task, text, question,

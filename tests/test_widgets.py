@@ -5,6 +5,7 @@
 
 import html
 import math
+import re
 
 import ipywidgets as widgets
 import pytest
@@ -15,7 +16,7 @@ from lmcourse.explorers import AttentionExplorer, NextTokenExplorer, SamplingPla
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.ngram import NGramLM
 from lmcourse.tokenizers import CharTokenizer
-from lmcourse.widgets import NGramSampler
+from lmcourse.widgets import NGramSampler, WithFallback
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +109,34 @@ def playground(gpt):
 
 
 def _shown(output) -> str:
-    """The text of an HTML widget's <pre>, as the reader sees it."""
-    return html.unescape(output.value.removeprefix("<pre>").removesuffix("</pre>"))
+    """The text of an HTML widget's <pre>, as the reader sees it (the bold tags removed)."""
+    return html.unescape(re.sub(r"</?(pre|b)>", "", output.value))
+
+
+def test_playground_shows_the_prompt_plain_and_the_new_text_bold(playground):
+    playground.button.click()
+    value = playground.output.value
+    assert value.startswith("<pre>ROMEO:\n<b>") and value.endswith("</b></pre>")
+    new = value.removeprefix("<pre>ROMEO:\n<b>").removesuffix("</b></pre>")
+    assert len(html.unescape(new)) == 40 and "<b>" not in new
+
+
+@pytest.mark.parametrize("widget", ["sampler", "playground"])
+def test_entering_a_seed_generates_as_the_button_does(widget, request):
+    # the browser sends the seed box's value on Enter (continuous_update=False): a new seed
+    # generates at once, the same text the Generate button gives for that seed
+    widget = request.getfixturevalue(widget)
+    assert widget.seed.continuous_update is False
+    widget.seed.value = "7"
+    entered, status = widget.output.value, widget.status.value
+    assert "seed 7" in status and entered.startswith("<pre>")
+    widget.output.value = ""
+    widget.button.click()
+    assert widget.output.value == entered
+    widget.seed.value = "seven"  # a bad seed entered: named inline, the sample stays
+    assert "got 'seven'" in html.unescape(widget.status.value)
+    assert widget.output.value == entered
+    widget.seed.value = "0"
 
 
 def test_playground_streams_the_sample_into_the_output(playground):
@@ -354,6 +381,15 @@ def test_a_widgets_text_fallback_says_what_it_is(gpt, sampler):
         assert bundle["text/plain"] == (f"{name}: an interactive widget. Run the notebook's "
                                         "cells (Run > Run All Cells) to use it here.")  # fmt: skip
         assert "application/vnd.jupyter.widget-view+json" in bundle  # the widget itself
+
+
+def test_any_widget_can_have_the_text_fallback():
+    box = widgets.VBox([widgets.IntSlider()])
+    bundle = WithFallback(box, "A slider over the corpus's lines")._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("A slider over the corpus's lines: an interactive")
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    with pytest.raises(TypeError, match="widget must be an ipywidget, got str"):
+        WithFallback("a slider", "A slider")
 
 
 def test_the_progress_bar_of_a_saved_notebook_says_what_it_is_not_0_percent():
