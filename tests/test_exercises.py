@@ -458,6 +458,108 @@ def test_a_missing_return_in_some_cases():
     assert message + " (is a `return` missing?)" in text
 
 
+def test_a_stub_with_a_docstring_and_pass_is_not_implemented_yet():
+    def encode(text, vocab):
+        """Turn text into ids."""
+        pass
+
+    assert check("01.encode", encode).messages == [
+        "✗ 01.encode: not implemented yet: "
+        "replace the `...`/`raise NotImplementedError` with your code"
+    ]
+
+
+def test_a_forgotten_return_everywhere_is_named_not_called_a_stub():
+    # the usual slip: the body computes (or prints) the answer but never returns it; it is not
+    # "not implemented yet", which would send the learner to replace code they already wrote
+    def encode_prints(text, vocab):
+        print([vocab.index(char) for char in text])
+
+    def encode_forgets_return(text, vocab):
+        ids = [vocab.index(char) for char in text]  # noqa: F841
+
+    for fn in (encode_prints, encode_forgets_return):
+        message = check("01.encode", fn).messages
+        assert message == [
+            "✗ 01.encode: your function returned None in every case: is a `return` missing? "
+            "(print shows a value; only `return` hands it back)"
+        ]
+    unreadable = {}
+    exec("def encode(text, vocab):\n    ids = []", unreadable)  # no source file to read
+    assert (
+        check("01.encode", unreadable["encode"]).messages[0].endswith("Or is its body still `...`?")
+    )
+
+
+def test_not_implemented_in_some_cases_only_still_checks_the_others():
+    def encode_later(text, vocab):
+        if not text:
+            raise NotImplementedError("the empty text, later")
+        return [vocab.index(char) for char in text]
+
+    result = check("01.encode", encode_later)
+    assert result.messages[0] == "✗ 01.encode: 1 of 7 cases fails."
+    assert "your function raised NotImplementedError: the empty text, later" in result.messages[1]
+
+
+def test_sys_exit_in_the_learners_function_is_feedback_not_the_end_of_check():
+    import sys as system
+
+    result = check("01.encode", lambda text, vocab: system.exit("bye"))
+    assert not result and "your function raised SystemExit: bye" in repr(result)
+
+
+def test_float32_answers_pass_and_a_wrong_digit_does_not():
+    # PyTorch computes in float32 by default: 7 significant digits are right, not 16
+    def softmax_float32(logits):
+        return torch.softmax(torch.tensor(logits), dim=0).tolist()  # float32
+
+    assert check("03.softmax", softmax_float32)
+
+    def clip_float32(grads, max_norm):
+        g = torch.tensor(grads)  # float32
+        norm = g.norm().item()
+        return (g * (max_norm / norm) if norm > max_norm else g).tolist()
+
+    assert check("04.clip_by_norm", clip_float32)
+
+    def softmax_off(logits):
+        return [p * (1 + 1e-5) for p in torch.softmax(torch.tensor(logits).double(), 0).tolist()]
+
+    assert not check("03.softmax", softmax_off)  # 1e-5 relative is a wrong answer
+
+
+def test_numpy_scalars_are_taken_as_their_python_kind():
+    assert describe_difference([True, False], [np.True_, np.False_]) is None
+    assert describe_difference([1, 2.5], [np.int64(1), np.float32(2.5)]) is None
+    assert describe_difference([True], [np.False_]) == "position 0: expected True, got np.False_"
+
+
+def test_a_list_returned_as_an_array_or_generator_is_told_how_to_convert_it():
+    assert describe_difference([0.5, 0.5], np.array([0.5, 0.5])) == (
+        "expected a list, got a numpy array (return a plain list: x.tolist())"
+    )
+    assert describe_difference([0.5], torch.tensor([0.5])).endswith(
+        "(return a plain list: x.tolist())"
+    )
+    assert describe_difference([1], (i for i in [1])) == (
+        "expected a list, got a generator (return a list: wrap it in list(...))"
+    )
+    assert describe_difference([1], {1}) == "expected a list, got a set"
+
+
+def test_nested_lists_name_the_wrong_item_by_its_indexes():
+    row = [0.123456789] * 10
+    assert describe_difference([row, row], [row, [0.5] + row[1:]]) == (
+        "position [1][0]: expected 0.123456789, got 0.5"
+    )
+
+
+def test_tensor_inputs_are_shown_by_shape_on_one_line():
+    line = core._describe_input((torch.zeros(3, 4, dtype=torch.float64), torch.ones(2)))
+    assert line == "inputs a (3, 4) tensor of torch.float64, tensor([1., 1.])"
+
+
 def test_an_exception_is_reported_with_its_input_and_line():
     text = feedback("01.encode", encode_missing_key)
     assert "for inputs 'hello', ['e', 'h', 'l', 'o']: your function raised KeyError: 'h'" in text

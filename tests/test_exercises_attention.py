@@ -133,3 +133,12 @@ def test_forgetting_the_biases_or_the_output_projection(feedback):
     assert "3 of 5 cases fail" in text
     text = feedback("06.attention_params", lambda C, bias=True: 3 * C * C + (3 * C if bias else 0))
     assert "for inputs 64, False: expected 16384, got 12288" in text
+
+
+def test_a_numpy_mask_of_booleans_passes():
+    import numpy as np
+
+    def mask_numpy(T, S):
+        return [list(row) for row in np.tril(np.ones((T, S), dtype=bool), k=S - T)]  # np.bool_
+
+    assert check("06.causal_mask", mask_numpy)

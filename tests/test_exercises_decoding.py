@@ -263,3 +263,27 @@ def test_feedback_never_shows_the_solution_code():
         lines = [line.strip() for line in source.splitlines() if len(line.strip()) > 15]
         shown = repr(check(name, attempt)) + describe(name)
         assert lines and not any(line in shown for line in lines), name
+
+
+def test_float32_filters_pass_without_a_false_hint():
+    # a learner's top-k and top-p in torch's default float32: right to 7 digits, so right
+    def top_k_float32(probs, k):
+        p = torch.tensor(probs)
+        kept = torch.where(p >= torch.topk(p, min(k, len(probs))).values[-1], p, 0.0)
+        return (kept / kept.sum()).tolist()
+
+    assert check("09.top_k", top_k_float32)
+
+    def temperature_float32(probs, T):
+        if T == 0:
+            return apply_temperature(probs, T)
+        return torch.softmax(torch.tensor(probs).log() / T, 0).tolist()
+
+    assert check("09.apply_temperature", temperature_float32)
+
+
+def test_the_right_cache_size_as_a_float_is_asked_for_as_an_int(feedback):
+    # n_embd / n_head, as the task writes it, is a float in Python
+    text = feedback("09.kv_cache_numbers",
+                    lambda L, H, C, T: 2 * L * H * (C / H) * T)  # fmt: skip
+    assert "got the float" in text and "(the right number: return it as an int)" in text

@@ -154,3 +154,16 @@ def test_word_start_positions_only_the_starts(feedback):
         return sorted({s for s in word_start_positions(text) if s >= 0})
 
     assert "one position for every character" in feedback("10.word_start_positions", starts)
+
+
+def test_digits_are_not_letters(feedback):
+    # str.isalnum would take "2" for a letter: a case with digits tells the two apart
+    def starts_alnum(text):
+        positions, start = [], -1
+        for t, char in enumerate(text):
+            start = -1 if not char.isalnum() else (t if start < 0 else start)
+            positions.append(start)
+        return positions
+
+    text = feedback("10.word_start_positions", starts_alnum)
+    assert "1 of 9 cases fails" in text and "'Act 2, scene 1'" in text

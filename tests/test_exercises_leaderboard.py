@@ -360,7 +360,7 @@ def test_bad_front_answers_get_clear_feedback(feedback):
     text = feedback(name, lambda models: set(pareto_front(models)))
     assert "expected a list, got a set (a set has no order: return a list, sorted by size)" in text
     text = feedback(name, lambda models: np.array(pareto_front(models)))
-    assert "expected a list, got a numpy array (return a list of the models' names)" in text
+    assert "expected a list, got a numpy array (return a plain list: x.tolist())" in text
     text = feedback(name, lambda models: [m for m in models if m[0] in pareto_front(models)])
     assert "not their (name, size, bits) tuples)" in text
     text = feedback(name, lambda models: [models.index(m) for m in models if m[0] in

@@ -217,7 +217,7 @@ def test_unpatchify_feedback_shows_the_case(feedback):
 def test_bad_unpatchify_answers_get_clear_feedback(feedback):
     name = "15.unpatchify"
     text = feedback(name, lambda p, k: torch.tensor(unpatchify(p, k)))
-    assert "expected a list, got a tensor (return nested lists of numbers: x.tolist())" in text
+    assert "expected a list, got a tensor (return a plain list: x.tolist())" in text
     text = feedback(name, lambda p, k: [v for row in unpatchify(p, k) for v in row])
     assert "(return the image as a list of S rows, each a list of S pixels)" in text
 

@@ -162,3 +162,8 @@ def test_decay_group_mistakes(feedback):
         sum(math.prod(s) for s in shapes if len(s) <= 2)))  # fmt: skip
     assert "for input [[65, 32], [32], [96, 32], [96]]: position 0: expected 5152, got 0" in strict
     assert "nothing decayed" in strict
+
+
+def test_clip_scale_upside_down_then_capped_at_1_is_named(feedback):
+    text = feedback("08.clip_scale", lambda grad_norm, max_norm: min(1.0, grad_norm / max_norm))
+    assert "this ‖g‖ is above max_norm, so the gradient must shrink" in text

@@ -31,16 +31,18 @@ What differs between an expected and a returned value is worked out by
 ``lmcourse.exercises.difference``.
 """
 
+import ast
 import copy
 import difflib
 import inspect
 import re
+import textwrap
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lmcourse.exercises.difference import _a, _short, _shorten, describe_difference
+from lmcourse.exercises.difference import _a, _kind, _short, _shorten, describe_difference
 
 #: At most this many failing cases are described; the rest are counted.
 MAX_REPORTED = 3
@@ -49,6 +51,11 @@ _NOT_IMPLEMENTED = (
     "not implemented yet: replace the `...`/`raise NotImplementedError` with your code"
 )
 _NO_RESULT = "(is a `return` missing?)"
+_NONE_EVERYWHERE = (
+    "your function returned None in every case: is a `return` missing? (print shows a value; "
+    "only `return` hands it back)"
+)
+_RAISED_NOT_IMPLEMENTED = "your function raised NotImplementedError"
 _NAME_PATTERN = re.compile(r"^\d\d\.[A-Za-z_]\w*$")  # 01.encode
 
 
@@ -208,14 +215,44 @@ def check(name: str, fn: Callable[..., Any]) -> CheckResult:
     problem = _signature_problem(exercise, fn, cases[0])
     if problem is not None:
         return _failed(name, problem)
-    failures = []
-    for args in cases:
-        message = _run_case(exercise, fn, args)
-        if message == _NOT_IMPLEMENTED:
+    messages = [_run_case(exercise, fn, args) for args in cases]
+    if all(m is not None and m.startswith(_RAISED_NOT_IMPLEMENTED) for m in messages):
+        return _failed(name, _NOT_IMPLEMENTED)  # raising it in some cases only is feedback
+    if all(m is not None and m.endswith(_NO_RESULT) for m in messages):
+        # None (or `...`) everywhere: a stub whose body is still `...`, or a forgotten `return`
+        stub = all("`...`" in m for m in messages) or _is_stub(fn)
+        if stub:
             return _failed(name, _NOT_IMPLEMENTED)
-        if message is not None:
-            failures.append(f"  ✗ for {_describe_input(args)}: {message}")
+        unknown = " Or is its body still `...`?" if stub is None else ""  # no source to read
+        return _failed(name, _NONE_EVERYWHERE + unknown)
+    failures = [f"  ✗ for {_describe_input(args)}: {message}"
+                for args, message in zip(cases, messages) if message is not None]  # fmt: skip
     return _summarise(name, failures, len(cases))
+
+
+def _is_stub(fn: Callable[..., Any]) -> bool | None:
+    """Whether ``fn`` is a ``def`` whose body is still a stub: only a docstring, ``...``,
+    ``pass`` or ``raise NotImplementedError``; False for a lambda, None when its source
+    cannot be read."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return False
+
+    def stub(statement: ast.stmt) -> bool:
+        if isinstance(statement, ast.Pass):
+            return True
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+            return statement.value.value is Ellipsis or isinstance(statement.value.value, str)
+        if isinstance(statement, ast.Raise) and statement.exc is not None:
+            raised = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+            return isinstance(raised, ast.Name) and raised.id == "NotImplementedError"
+        return False
+
+    return all(stub(statement) for statement in node.body)
 
 
 def _summarise(name: str, failures: list[str], n_cases: int) -> CheckResult:
@@ -223,8 +260,6 @@ def _summarise(name: str, failures: list[str], n_cases: int) -> CheckResult:
     if not failures:
         verdict = f"all {n_cases} cases pass" if n_cases > 1 else "the 1 case passes"
         return CheckResult(name, True, [f"✓ {name}: {verdict}."])
-    if len(failures) == n_cases and all(line.endswith(_NO_RESULT) for line in failures):
-        return _failed(name, _NOT_IMPLEMENTED)  # the body is still `...`
     verb = "fail" if len(failures) > 1 else "fails"
     lines = [f"✗ {name}: {len(failures)} of {n_cases} cases {verb}."]
     lines += failures[:MAX_REPORTED]
@@ -235,14 +270,12 @@ def _summarise(name: str, failures: list[str], n_cases: int) -> CheckResult:
 
 
 def _run_case(exercise: Exercise, fn: Callable[..., Any], args: tuple[Any, ...]) -> str | None:
-    """The feedback for one case, ``None`` when it passes, ``_NOT_IMPLEMENTED`` for a stub."""
-    expected = exercise.solution(*copy.deepcopy(args))
+    """The feedback for one case, ``None`` when it passes."""
     try:
         got = fn(*copy.deepcopy(args))  # a fresh copy: the learner may change the arguments
-    except NotImplementedError:
-        return _NOT_IMPLEMENTED
-    except Exception as error:  # anything the learner's code raises becomes feedback
+    except (Exception, SystemExit) as error:  # anything the learner's code raises is feedback
         return f"your function raised {_describe_error(error, fn)}"
+    expected = exercise.solution(*copy.deepcopy(args))
     if got is Ellipsis or (got is None and expected is not None):
         return f"your function returned {'`...`' if got is Ellipsis else 'None'} {_NO_RESULT}"
     compare = exercise.compare or (lambda e, g: describe_difference(e, g, exercise.noun))
@@ -277,11 +310,20 @@ def _failed(name: str, message: str) -> CheckResult:
 
 def _describe_input(args: tuple[Any, ...]) -> str:
     """``input 'abc'`` for one argument, ``inputs 'abc', ['a', 'b', 'c']`` for several."""
-    shown = ", ".join(_short(arg) for arg in args)
+    shown = ", ".join(_short_input(arg) for arg in args)
     return f"input {shown}" if len(args) == 1 else f"inputs {shown}"
 
 
-def _describe_error(error: Exception, fn: Callable[..., Any]) -> str:
+def _short_input(arg: Any) -> str:
+    """An input in a line: a tensor whose repr spans lines by its shape and dtype (its values
+    are in ``describe``'s example), anything else by its shortened repr."""
+    if _kind(arg) in ("tensor", "numpy array") and "\n" in repr(arg):
+        return f"a {tuple(arg.shape)} {_kind(arg)} of {arg.dtype}"
+    text = _short(arg) if "\n" not in _short(arg) else _shorten(" ".join(repr(arg).split()))
+    return text  # a module or a nested list over lines: on one line
+
+
+def _describe_error(error: BaseException, fn: Callable[..., Any]) -> str:
     """``KeyError: 'x'``, plus the learner's line that raised it when its source is known."""
     try:
         text = str(error).strip().splitlines()[0] if str(error).strip() else ""

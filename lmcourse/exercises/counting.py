@@ -14,6 +14,7 @@ from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
 from lmcourse.exercises.difference import describe_difference
+from lmcourse.exercises.slips import close
 
 # --------------------------------------------------------------------------- reference solutions
 
@@ -99,7 +100,7 @@ def _hinted(name: str, expected: Any, got: Any, noun: str, slips: Any) -> str | 
         return difference
     for args in _cases_with_output(name, expected):
         for hint, value in slips(*args).items():
-            if value != expected and math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12):
+            if value != expected and close(got, value):
                 return f"{difference} ({hint})"
     return difference
 

@@ -11,20 +11,26 @@ import itertools
 import math
 import numbers
 import operator
+import re
 from collections.abc import Mapping
 from typing import Any
 
 #: Inputs and values in messages are shortened (with "…") to about this many characters.
 REPR_WIDTH = 60
 
+#: Two floats count as equal within these: float32 arithmetic (about 7 significant digits, and
+#: PyTorch's default) passes, a wrong formula does not.
+FLOAT_REL_TOL, FLOAT_ABS_TOL = 1e-6, 1e-9
+
 
 def describe_difference(expected: Any, got: Any, noun: str = "items") -> str | None:
     """``None`` when ``got`` counts as equal to ``expected``, otherwise what differs.
 
-    Rules: floats are equal within ``math.isclose(rel_tol=1e-9, abs_tol=1e-12)`` (an int is
-    accepted for a float); a tuple is accepted where a list is expected and vice versa; dicts
-    report a missing key, an unexpected key or the first wrong value; tensors and numpy arrays
-    are compared by shape, dtype, then values (``rel_tol=1e-5, abs_tol=1e-6``, float32-friendly).
+    Rules: floats are equal within ``math.isclose(rel_tol=1e-6, abs_tol=1e-9)``, so float32
+    results pass (an int is accepted for a float, a numpy scalar for its Python kind); a tuple
+    is accepted where a list is expected and vice versa; dicts report a missing key, an
+    unexpected key or the first wrong value; tensors and numpy arrays are compared by shape,
+    dtype, then values (``rel_tol=1e-5, abs_tol=1e-6``).
 
     Example::
 
@@ -49,6 +55,8 @@ def describe_difference(expected: Any, got: Any, noun: str = "items") -> str | N
 
 def _kind(value: Any) -> str:
     """A coarse type: values of the same kind are compared item by item."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return _kind(value.item())  # a numpy scalar (np.True_, np.int64(3)): its Python kind
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, numbers.Integral):
@@ -71,7 +79,18 @@ def _type_mismatch(expected: Any, got: Any) -> str | None:
         return None
     if isinstance(expected, Mapping) and isinstance(got, Mapping):
         return None  # a Counter or defaultdict is a fine dict
-    return f"expected {_a(expected)}, got {_a(got)}"
+    return f"expected {_a(expected)}, got {_a(got)}{_conversion_hint(expected, got)}"
+
+
+def _conversion_hint(expected: Any, got: Any) -> str:
+    """How to turn ``got`` into ``expected``'s type, when that is the usual fix."""
+    if _kind(expected) != "sequence":
+        return ""
+    if _kind(got) in ("tensor", "numpy array"):
+        return " (return a plain list: x.tolist())"
+    if hasattr(got, "__next__"):  # a generator, map, zip...: read once, then empty
+        return " (return a list: wrap it in list(...))"
+    return ""
 
 
 def _a(value: Any) -> str:
@@ -109,7 +128,12 @@ def _position_difference(i: int, expected: Any, got: Any) -> str:
     if len(repr(expected)) <= REPR_WIDTH and len(repr(got)) <= REPR_WIDTH:
         return f"position {i}: expected {_short(expected)}, got {_short(got)}"
     noun = "characters" if isinstance(expected, str) else "items"
-    return f"position {i}: {describe_difference(expected, got, noun)}"
+    inner = describe_difference(expected, got, noun)
+    nested = re.match(r"position (\d+|(?:\[\d+\])+): ", inner)  # a list inside the list
+    if nested:
+        index = nested[1] if nested[1].startswith("[") else f"[{nested[1]}]"
+        return f"position [{i}]{index}: {inner[nested.end() :]}"
+    return f"position {i}: {inner}"
 
 
 def _dict_difference(expected: Mapping[Any, Any], got: Mapping[Any, Any]) -> str | None:
@@ -143,7 +167,9 @@ def _array_difference(expected: Any, got: Any) -> str | None:
     return None
 
 
-def _close(expected: Any, got: Any, rel_tol: float = 1e-9, abs_tol: float = 1e-12) -> bool:
+def _close(
+    expected: Any, got: Any, rel_tol: float = FLOAT_REL_TOL, abs_tol: float = FLOAT_ABS_TOL
+) -> bool:
     if isinstance(expected, float) or isinstance(got, float):
         if math.isnan(expected) and math.isnan(got):
             return True

@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
-from lmcourse.exercises.difference import describe_difference
+from lmcourse.exercises.difference import _conversion_hint, describe_difference
 from lmcourse.exercises.slips import number_compare, slip_hint
 
 # --------------------------------------------------------------------------- reference solutions
@@ -169,6 +169,8 @@ def _compare_front(expected: list[str], got: Any) -> str | None:
     if isinstance(got, set | frozenset):
         return f"{difference} (a set has no order: return a list, sorted by size)"
     if not isinstance(got, list | tuple):
+        if _conversion_hint(expected, got):  # an array or a generator: it says how
+            return difference
         return f"{difference} (return a list of the models' names)"
     if any(isinstance(item, list | tuple) for item in got):
         return f"{difference} (return the models' names only, not their (name, size, bits) tuples)"

@@ -118,7 +118,7 @@ def _compare_image(expected: list[list[float]], got: Any) -> str | None:
     if difference is None:
         return None
     if _kind(got) in ("tensor", "numpy array"):
-        return f"{difference} (return nested lists of numbers: x.tolist())"
+        return difference  # it says how: x.tolist()
     if isinstance(got, list | tuple) and got and not isinstance(got[0], list | tuple):
         return f"{difference} (return the image as a list of S rows, each a list of S pixels)"
     hint = slip_hint(_SOLUTIONS, "15.unpatchify", expected, got, _same_image) or (

@@ -14,7 +14,7 @@ from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
 from lmcourse.exercises.difference import _short, describe_difference
-from lmcourse.exercises.slips import number_compare, slip_hint
+from lmcourse.exercises.slips import int_as_float, number_compare, slip_hint
 
 #: Seconds in a day.
 DAY = 24 * 3600
@@ -185,7 +185,7 @@ def _compare_tokens(expected: int, got: Any) -> str | None:
         if not float(got).is_integer():
             notes.append("a context is a whole number of tokens: round down to one")
         elif int(got) == expected:
-            return f"{difference} (the right number: return it as an int)"
+            return int_as_float(expected, float(got))
         got = math.floor(got)
     if got != expected:
         fallback = (

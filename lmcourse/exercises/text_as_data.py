@@ -7,12 +7,12 @@ whoever asks for it. ``01.unk_rate`` builds on section 5's table, which
 ``WordTokenizer.unk_rate`` computes without the notebook showing how.
 """
 
-import math
 import random
 from collections import Counter
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, describe_difference, register
+from lmcourse.exercises.slips import close
 
 # The opening of Richard III: a line of the course's corpus, with a capital, a newline and ";".
 RICHARD_III = "Now is the winter of our discontent\nMade glorious summer by this sun of York;"
@@ -171,7 +171,7 @@ def _compare_unk_rate(expected: float, got: Any) -> str | None:
         if exercise.solution(*args) != expected:
             continue
         for hint, value in _unk_rate_slips(*args).items():
-            if value != expected and math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12):
+            if value != expected and close(got, value):
                 return f"{difference} ({hint})"
     return difference
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
 from lmcourse.exercises.difference import _short, describe_difference
+from lmcourse.exercises.slips import close
 
 # --------------------------------------------------------------------------- reference solutions
 
@@ -214,11 +215,6 @@ def _compare_replay(expected: list[int], got: Any) -> str | None:
     return f"{difference} ({hint})" if hint else difference
 
 
-def _close(a: Any, b: Any) -> bool:
-    """Equal within float32 rounding: a learner may sum the losses in a float32 tensor."""
-    return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=1e-9)
-
-
 def _bits_slips(nats: list[float], texts: list[str]) -> list[tuple[str, float]]:
     total, chars = sum(nats), sum(len(text) for text in texts)
     bits, n_bytes = total / math.log(2), sum(len(text.encode("utf-8")) for text in texts)
@@ -249,9 +245,9 @@ def _compare_bits(expected: float, got: Any) -> str | None:
     """Equal within 1e-6 (float32 sums pass); else the difference and the slip, if known."""
     if not isinstance(got, numbers.Real) or isinstance(got, bool):
         return describe_difference(expected, got, "numbers")
-    if _close(expected, got):
+    if close(expected, got):
         return None
-    hint = _hint("11.bits_per_character", expected, got, _bits_slips, _close)
+    hint = _hint("11.bits_per_character", expected, got, _bits_slips, close)
     difference = f"expected {_short(expected)}, got {_short(got)}"
     return f"{difference} ({hint})" if hint else difference
 

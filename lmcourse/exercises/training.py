@@ -10,6 +10,7 @@ from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
 from lmcourse.exercises.difference import describe_difference
+from lmcourse.exercises.slips import close
 
 # --------------------------------------------------------------------------- reference solutions
 
@@ -62,10 +63,6 @@ def decay_groups(shapes: list[list[int]]) -> tuple[int, int]:
 # --------------------------------------------------------------------------- feedback
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-
-
 def _compare_schedule(expected: list[float], got: Any) -> str | None:
     """``describe_difference`` plus where it goes wrong: the warmup, the end, or the cosine."""
     difference = describe_difference(expected, got, "learning rates")
@@ -77,7 +74,7 @@ def _compare_schedule(expected: list[float], got: Any) -> str | None:
         return difference
     if len(rates) != len(expected):
         return f"{difference} (one learning rate per step: steps 1, 2, ..., max_steps)"
-    first = next((i for i, (e, g) in enumerate(zip(expected, rates)) if not _close(e, g)), None)
+    first = next((i for i, (e, g) in enumerate(zip(expected, rates)) if not close(e, g)), None)
     if first is None:  # the values are right, their type is not
         return difference
     peak = expected.index(max(expected))  # the last warmup step, when there is a warmup
@@ -87,8 +84,8 @@ def _compare_schedule(expected: list[float], got: Any) -> str | None:
             "..., warmup gets lr · s / warmup, so step 1 already learns at lr / warmup and step "
             "`warmup` reaches the full lr; is yours off by one?)"
         )
-    if not _close(rates[-1], expected[-1]):
-        if _close(rates[-1], 0.0):
+    if not close(rates[-1], expected[-1]):
+        if close(rates[-1], 0.0):
             return (
                 f"{difference} (yours decays to 0: the cosine goes from lr down to min_lr, "
                 "min_lr + (lr − min_lr) · (1 + cos(π · progress)) / 2)"
@@ -114,7 +111,7 @@ def _compare_clip(expected: float, got: Any) -> str | None:
         factor = float(got)
     except (TypeError, ValueError):
         return difference
-    if factor > 0 and expected < 1 and _close(1 / factor, expected):
+    if factor > 0 and expected < 1 and close(1 / factor, expected):
         return (
             f"{difference} (upside down: the clipped norm ‖g‖ · factor must equal max_norm, "
             "so factor = max_norm / ‖g‖)"
@@ -126,6 +123,9 @@ def _compare_clip(expected: float, got: Any) -> str | None:
         )
     if expected == 1.0:
         return f"{difference} (a gradient with ‖g‖ <= max_norm is left as it is: the factor is 1)"
+    if factor == 1.0:  # e.g. min(1, ‖g‖ / max_norm): upside down, then capped at 1
+        return (f"{difference} (this ‖g‖ is above max_norm, so the gradient must shrink: "
+                "factor = max_norm / ‖g‖, below 1; is yours upside down?)")  # fmt: skip
     return difference
 
 
