@@ -35,11 +35,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lmcourse.lm import eval_mode, model_device
+from lmcourse.lm import IGNORE, eval_mode, model_device
 from lmcourse.sampling import stream
 from lmcourse.utils import is_int
 
-IGNORE = -100  # a target F.cross_entropy skips (its ignore_index): no loss at that position
 END = "\n"  # every answer ends with a newline
 TASKS = ("translate", "summarise", "answer")
 
@@ -275,7 +274,9 @@ def encode_examples(examples: list[Example], tokenizer, block_size: int):
 
     Row of ``text = prompt + answer + END``, ids ``t_0 .. t_n``: ``idx = t_0 .. t_(n-1)`` and
     ``targets = t_1 .. t_n`` with every target inside the prompt set to ``IGNORE``; both padded
-    to the longest row, W tokens (``idx`` with id 0, ``targets`` with ``IGNORE``).
+    to the longest row, W tokens (``idx`` with id 0, ``targets`` with ``IGNORE``). The prompt
+    and the answer are encoded apart, so that with BPE no token spans the two: the model learns
+    the answer's first token right after the prompt's own ids, as ``complete`` asks for it.
 
     Example: prompt "ab", answer "c": text "abc\\n"; idx "abc", targets [IGNORE, "c", "\\n"].
 
@@ -287,7 +288,9 @@ def encode_examples(examples: list[Example], tokenizer, block_size: int):
     """
     if not examples:
         raise ValueError("no examples to encode: pass at least one Example.")
-    encoded = [(tokenizer.encode(e.text), len(tokenizer.encode(e.prompt))) for e in examples]
+    prompts = [tokenizer.encode(e.prompt) for e in examples]
+    encoded = [(ids + tokenizer.encode(e.answer + END), len(ids))  # (a row's ids, its prompt's)
+               for ids, e in zip(prompts, examples)]  # fmt: skip
     for (ids, _), example in zip(encoded, examples):
         if len(ids) > block_size + 1:
             raise ValueError(f"this {example.task} example has {len(ids)} tokens, more than "

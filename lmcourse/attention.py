@@ -286,6 +286,7 @@ class CausalSelfAttention(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T, C = x.shape
         H = self.n_head
+        # c_attn's 3C outputs are [q | k | v], each [head 0 | ... | head H-1] of D = C / H
         qkv = self.c_attn(x).view(B, T, 3, H, C // H)  # (B, T, 3, H, D): q, k, v of each head
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, T, D)
         if cache is not None:
@@ -305,8 +306,7 @@ class CausalSelfAttention(nn.Module):
             )  # (B, H, T, D)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): the heads side by side
         y = self.c_proj(y)  # (B, T, C)
-        if self.training:
-            y = self.resid_dropout(y)
+        y = self.resid_dropout(y) if self.training else y  # (in eval: the same y, one call less)
         return (y, weights) if return_attn else y
 
     def extra_repr(self) -> str:

@@ -9,7 +9,6 @@ with exit status 2 (``lmcourse sample: error: ...``), as in the rest of ``lmcour
 from __future__ import annotations
 
 import argparse
-import codecs
 import sys
 
 from lmcourse.cli import _fail, _reader_gone
@@ -70,23 +69,11 @@ def _check_model(args: argparse.Namespace, model, tokenizer) -> None:
                         f"{tokenizer.vocab_size}: {chars}.")  # fmt: skip
 
 
-def _streaming_decoder(tokenizer):
-    """``text_of(ids, final=False)``: the text that each new token adds, as it comes.
-
-    A BPE token may end inside a character (``é`` is two bytes in UTF-8, and a token can hold
-    one of them): its bytes wait for the rest of the character instead of printing as '�'.
-    """
-    if not hasattr(tokenizer, "decode_bytes"):
-        return lambda ids, final=False: tokenizer.decode(ids)
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    return lambda ids, final=False: utf8.decode(tokenizer.decode_bytes(ids), final)
-
-
 def _sample(args: argparse.Namespace) -> int:
     _check_sample_args(args)
     import torch
 
-    from lmcourse.sampling import stream
+    from lmcourse.sampling import stream, streaming_decoder
     from lmcourse.utils import generator_from_seed
 
     model, tokenizer, device = _load_for_sampling(args.checkpoint, args.device)
@@ -97,7 +84,7 @@ def _sample(args: argparse.Namespace) -> int:
     tokens = stream(model, idx, args.max_new_tokens, temperature=args.temperature,
                     top_k=args.top_k, top_p=args.top_p, generator=generator,
                     block_size=block_size)  # fmt: skip
-    text_of = _streaming_decoder(tokenizer)
+    text_of = streaming_decoder(tokenizer)
     try:
         print(tokenizer.decode(idx[0].tolist()), end="", flush=True)
         for token in tokens:  # (1, 1): each token shows as soon as it is chosen

@@ -32,6 +32,7 @@ from lmcourse.sampling import (
     entropy_bits,
     generate,
     stream,
+    streaming_decoder,
     tempered,
 )
 from lmcourse.utils import generator_from_seed, is_int
@@ -164,11 +165,12 @@ class SamplingPlayground:
         settings, before = self.settings(), self.output.value
         prompt, new, n, start = self.prompt.value, "", self.length.value, time.perf_counter()
         self.status.value, self.button.disabled = "generating…", True
+        text_of = streaming_decoder(self.tokenizer)  # a BPE token can end inside a character
         try:
             with eval_mode(self.model):
                 tokens = stream(self.model, idx, n, generator=generator, **settings)
                 for i, token in enumerate(tokens, 1):  # token: (1, 1)
-                    new += self.tokenizer.decode(token[0].tolist())
+                    new += text_of(token[0].tolist())
                     if i % self.every == 0:
                         self.output.value = _pre(prompt, new)  # the text so far, as it is written
         except ValueError as err:
@@ -176,7 +178,7 @@ class SamplingPlayground:
             return
         finally:
             self.button.disabled = False
-        self.output.value = _pre(prompt, new)
+        self.output.value = _pre(prompt, new + text_of([], final=True))
         seconds = max(time.perf_counter() - start, 1e-9)
         speed = f"{n} tokens in {seconds:.2f} s ({n / seconds:.0f} tokens/s)"
         self.status.value = html.escape(f"{self._describe(settings)}: {speed}")

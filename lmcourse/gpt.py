@@ -94,18 +94,17 @@ class GPTConfig:
         return self.n_embd // self.n_head
 
 
-def _sizes(n_layer: int, n_embd: int, n_head: int, block_size: int, vocab_size: int) -> dict:
-    return dict(
-        n_layer=n_layer, n_embd=n_embd, n_head=n_head, block_size=block_size, vocab_size=vocab_size
-    )
+def _openai(**sizes: int) -> GPTConfig:
+    """One of OpenAI's GPTs: its sizes, by name, with the GPT-2 vocabulary of 50,257 tokens."""
+    return GPTConfig(vocab_size=50257, **sizes)
 
 
 #: The GPT-2 family as Hugging Face publishes it (``GPT.from_pretrained`` loads these).
 GPT2_CONFIGS = {
-    "gpt2": GPTConfig(**_sizes(12, 768, 12, 1024, 50257)),
-    "gpt2-medium": GPTConfig(**_sizes(24, 1024, 16, 1024, 50257)),
-    "gpt2-large": GPTConfig(**_sizes(36, 1280, 20, 1024, 50257)),
-    "gpt2-xl": GPTConfig(**_sizes(48, 1600, 25, 1024, 50257)),
+    "gpt2": _openai(n_layer=12, n_head=12, n_embd=768, block_size=1024),
+    "gpt2-medium": _openai(n_layer=24, n_head=16, n_embd=1024, block_size=1024),
+    "gpt2-large": _openai(n_layer=36, n_head=20, n_embd=1280, block_size=1024),
+    "gpt2-xl": _openai(n_layer=48, n_head=25, n_embd=1600, block_size=1024),
 }
 
 #: The eight models of the GPT-3 paper's Table 2.1 (Brown et al., 2020): context 2048, the GPT-2
@@ -113,14 +112,14 @@ GPT2_CONFIGS = {
 #: 24 heads of 128 (3072 ≠ d_model 2048; 16 heads of 128 fit) and GPT-3 13B prints d_model 5140
 #: (40 heads of 128 = 5120). Notebook 07 shows that these choices reproduce the printed sizes.
 GPT3_CONFIGS = {
-    "gpt3-small": GPTConfig(**_sizes(12, 768, 12, 2048, 50257)),
-    "gpt3-medium": GPTConfig(**_sizes(24, 1024, 16, 2048, 50257)),
-    "gpt3-large": GPTConfig(**_sizes(24, 1536, 16, 2048, 50257)),
-    "gpt3-xl": GPTConfig(**_sizes(24, 2048, 16, 2048, 50257)),
-    "gpt3-2.7b": GPTConfig(**_sizes(32, 2560, 32, 2048, 50257)),
-    "gpt3-6.7b": GPTConfig(**_sizes(32, 4096, 32, 2048, 50257)),
-    "gpt3-13b": GPTConfig(**_sizes(40, 5120, 40, 2048, 50257)),
-    "gpt3-175b": GPTConfig(**_sizes(96, 12288, 96, 2048, 50257)),
+    "gpt3-small": _openai(n_layer=12, n_head=12, n_embd=768, block_size=2048),
+    "gpt3-medium": _openai(n_layer=24, n_head=16, n_embd=1024, block_size=2048),
+    "gpt3-large": _openai(n_layer=24, n_head=16, n_embd=1536, block_size=2048),
+    "gpt3-xl": _openai(n_layer=24, n_head=16, n_embd=2048, block_size=2048),
+    "gpt3-2.7b": _openai(n_layer=32, n_head=32, n_embd=2560, block_size=2048),
+    "gpt3-6.7b": _openai(n_layer=32, n_head=32, n_embd=4096, block_size=2048),
+    "gpt3-13b": _openai(n_layer=40, n_head=40, n_embd=5120, block_size=2048),
+    "gpt3-175b": _openai(n_layer=96, n_head=96, n_embd=12288, block_size=2048),
 }
 
 
@@ -131,7 +130,7 @@ def num_params(config: GPTConfig) -> int:
     (C·3C + 3bC for q, k, v; C·C + bC for the output), MLP (C·4C + 4bC, 4C·C + bC); then the
     embeddings V·C + T·C and the final LayerNorm C + bC. The output head is ``wte``: counted once.
 
-        N = V·C + T·C + L·(12C² + 13bC + 2C) + C + bC  ≈  12·L·C²  for large models
+        N = V·C + T·C + L·(12C² + 11bC + 2C) + C + bC  ≈  12·L·C²  for large models
 
     Example: GPT-2 small, as Hugging Face counts it::
 
@@ -179,11 +178,15 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.gelu(self.c_fc(x), approximate=self.approximate)  # (B, T, 4C)
         y = self.c_proj(h)  # (B, T, C)
-        return self.dropout(y) if self.training else y  # dropout acts only while training
+        return self.dropout(y) if self.training else y  # (in eval: the same y, one call less)
 
 
 class Block(nn.Module):
-    """One transformer block, pre-LayerNorm: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``."""
+    """One transformer block, pre-LayerNorm: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``.
+
+    ``LayerNorm(x) = γ ⊙ (x − μ) / √(σ² + ε) + β`` over one token's C channels: μ, σ² their
+    mean and variance, ε = 1e-5, γ = 1 and β = 0 at first (no β when ``bias=False``).
+    """
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
@@ -196,8 +199,8 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, return_attn: bool = False, cache=None, layer: int = 0
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if return_attn:
-            a, weights = self.attn(self.ln_1(x), True, cache, layer)  # (B, T, C), (B, H, T, S)
+        if return_attn:  # a: (B, T, C), weights: (B, H, T, S)
+            a, weights = self.attn(self.ln_1(x), return_attn=True, cache=cache, layer=layer)
         else:
             a = self.attn(self.ln_1(x), cache=cache, layer=layer)  # (B, T, C)
         x = x + a  # the residual stream: each sub-layer adds to it
@@ -237,7 +240,7 @@ class GPT(nn.Module):
         self.transformer = nn.ModuleDict(
             dict(
                 wte=nn.Embedding(config.vocab_size, C),  # token embeddings (V, C)
-                wpe=LearnedPositions(config.block_size, C),  # position embeddings (T, C)
+                wpe=LearnedPositions(config.block_size, C),  # position embeddings (block_size, C)
                 drop=nn.Dropout(config.dropout),
                 h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
                 ln_f=nn.LayerNorm(C, eps=1e-5, bias=config.bias),
@@ -281,12 +284,11 @@ class GPT(nn.Module):
             check_ids(idx, self.config.vocab_size)  # raises, naming the range
             raise
         x = tokens + tr.wpe(T, start)  # (B, T, C): (B, T, C) + (T, C) broadcast
-        if self.training:  # (dropout is the identity in eval mode: skip the call when sampling)
-            x = tr.drop(x)
+        x = tr.drop(x) if self.training else x  # (in eval: the same x, one call less)
         attn = []
         for layer, block in enumerate(tr.h):
             if return_attn:
-                x, weights = block(x, True, cache, layer)  # (B, T, C), (B, H, T, S)
+                x, weights = block(x, return_attn=True, cache=cache, layer=layer)  # + (B, H, T, S)
                 attn.append(weights)
             else:
                 x = block(x, cache=cache, layer=layer)  # (B, T, C)

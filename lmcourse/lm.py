@@ -29,15 +29,21 @@ from lmcourse.tokenizers import CharTokenizer, unknown_characters
 from lmcourse.utils import get_device, is_int
 
 __all__ = [
-    "NGramModule", "bits_per_character", "bits_per_token", "check_ids", "eval_mode", "evaluate",
-    "generate", "lm_loss", "model_device", "next_token_logits", "prompt_ids",
+    "IGNORE", "NGramModule", "bits_per_character", "bits_per_token", "check_ids", "eval_mode",
+    "evaluate", "generate", "lm_loss", "model_device", "next_token_logits", "prompt_ids",
 ]  # fmt: skip
+
+
+#: A target that no loss is computed for (``F.cross_entropy``'s ``ignore_index``): the padding
+#: of rows, and the prompt of an example whose answer alone is learned (notebooks 14 and 15).
+IGNORE = -100
 
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of the next-token predictions, in nats.
 
-    ``loss = -(1 / BT) Σ_{b,t} log softmax(logits[b, t])[targets[b, t]]``
+    ``loss = -(1 / |M|) Σ_{(b,t) ∈ M} log softmax(logits[b, t])[targets[b, t]]``, with M the
+    positions whose target is not ``IGNORE``: all B·T of them when nothing is ignored.
 
     Shapes:
         logits: (B, T, V); targets: (B, T) long; loss: a scalar.
@@ -51,7 +57,7 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     B, T, V = logits.shape
     check_ids(targets, name="targets", shape=(B, T))
     try:
-        return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
+        return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))  # (B·T, V), (B·T,)
     except IndexError:  # (on the CPU; a GPU stops with a device-side assert instead)
         low, high = int(targets.min()), int(targets.max())
         raise ValueError(
@@ -269,7 +275,8 @@ def _loss_sum(model: nn.Module, x, y, scored: torch.Tensor | None) -> tuple[floa
         _, loss = model(x, y)
         return loss.item() * y.numel(), y.numel()  # the loss is a mean: weight it by its size
     logits = model(x)[0]  # (B, T, V)
-    losses = F.cross_entropy(logits.transpose(1, 2).float(), y, reduction="none")  # (B, T)
+    # (B, V, T): cross_entropy wants the classes in dim 1; losses (B, T), one per position
+    losses = F.cross_entropy(logits.transpose(1, 2).float(), y, reduction="none")
     return losses[scored.to(losses.device)].sum().item(), int(scored.sum())
 
 
@@ -379,7 +386,7 @@ class NGramModule(nn.Module):
         bos = self.ngram_lm.stoi.get(BOS, UNK_ID)  # (n = 1 has no BOS, and no context either)
         padded = np.concatenate([np.full((B, k), bos), ids], axis=1)  # (B, k + T)
         # position t sees padded[t + 1 : t + k + 1], the k tokens ending at t
-        windows = np.lib.stride_tricks.sliding_window_view(padded, k + 1, axis=1)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, k + 1, axis=1)  # (B, T, k+1)
         contexts = windows[:, :, 1:].reshape(B * T, k)  # (B*T, k)
         # Score each distinct context once: a text has far fewer of them than positions.
         unique, inverse = np.unique(contexts, axis=0, return_inverse=True)  # (U, k), (B*T,)

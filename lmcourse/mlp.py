@@ -164,7 +164,8 @@ class MLPLM(nn.Module):
         padded = F.pad(idx, (K - 1, 0), value=self.start_id)  # (B, K - 1 + T)
         windows = padded.unfold(1, K, 1)  # (B, T, K): windows[:, t] = x_{t-K+1} .. x_t
         emb = self.wte(windows)  # (B, T, K, C)
-        h = torch.tanh(self.hidden(emb.view(B, T, -1)))  # (B, T, H)
+        e = emb.view(B, T, -1)  # (B, T, K·C): the K embeddings side by side, Bengio's e_t
+        h = torch.tanh(self.hidden(e))  # (B, T, H)
         logits = self.lm_head(self.dropout(h))  # (B, T, V)
         loss = None if targets is None else lm_loss(logits, targets)
         return logits, loss

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from lmcourse.gpt import GPT, GPTConfig
-from lmcourse.lm import check_ids, eval_mode, lm_loss, model_device
+from lmcourse.lm import IGNORE, check_ids, eval_mode, lm_loss, model_device
+from lmcourse.supervised import train_rows
 from lmcourse.tokenizers import CharTokenizer
-from lmcourse.train import train_rows
 from lmcourse.utils import generator_from_seed, is_int, is_real
 
 __all__ = [
@@ -39,7 +39,6 @@ IMAGE_SIZE = 8  #: the digits are 8×8 pixels
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 START = "\n"  #: the caption's first input: "the caption starts here"
 END = "."  #: every caption ends with it; generation stops there
-IGNORE = -100  #: padding targets; ``F.cross_entropy`` (so ``lm_loss``) skips them
 Pairs = tuple[torch.Tensor, torch.Tensor]  # images (N, 8, 8) and labels (N,)
 
 
@@ -278,7 +277,7 @@ class ImageCaptioner(nn.Module):
             raise TypeError(f"config must be a CaptionerConfig, got {type(config).__name__}.")
         self.config = config
         self.gpt = GPT(config.gpt_config, generator=generator)
-        self.patch_embed = nn.Linear(config.patch**2, config.n_embd)  # (patch², C)
+        self.patch_embed = nn.Linear(config.patch**2, config.n_embd)  # a patch's pixels -> C
         nn.init.normal_(self.patch_embed.weight, 0.0, 0.02, generator=generator)
         nn.init.zeros_(self.patch_embed.bias)
 
@@ -300,7 +299,7 @@ class ImageCaptioner(nn.Module):
         attn = []
         for block in tr.h:
             if return_attn:
-                x, weights = block(x, True)  # (B, P+T, C), (B, H, P+T, P+T)
+                x, weights = block(x, return_attn=True)  # (B, P+T, C), (B, H, P+T, P+T)
                 attn.append(weights)
             else:
                 x = block(x)  # (B, P+T, C)
@@ -319,7 +318,7 @@ def train_captioner(
 ) -> list[float]:  # fmt: skip
     """AdamW on random batches of (image, caption) pairs; returns every step's loss, in eval mode.
 
-    ``lmcourse.train.train_rows`` with one pair per row: each step draws ``batch_size`` pairs
+    ``lmcourse.supervised.train_rows`` with one pair per row: each step draws ``batch_size`` pairs
     with ``generator`` and minimises the mean cross-entropy (nats per character, padding
     excluded) of their captions. Dropout is seeded from ``generator``: the same seed gives the
     same losses.
@@ -396,5 +395,5 @@ def word_to_patch_attention(
     idx, _ = encode_captions([caption], tokenizer, model.config.max_len)  # (1, T)
     with eval_mode(model):
         _, _, attn = model(image[None].to(device), idx.to(device), return_attn=True)
-    weights = torch.stack(attn) if layer is None else attn[layer][None]  # (L or 1, 1, H, ., .)
+    weights = torch.stack(attn) if layer is None else attn[layer][None]  # (L or 1, 1, H, P+T, P+T)
     return weights.mean(0)[0, :, P:, :P].cpu()  # (H, T, P)

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lmcourse.lm import check_ids, lm_loss  # lm_loss checks targets
+from lmcourse.lm import check_ids, eval_mode, lm_loss  # lm_loss checks targets
 from lmcourse.sampling import check_generate_args, choose_next
+from lmcourse.utils import is_int, is_real
 
 CELLS = ("rnn", "lstm", "gru")
 IMPLS = ("scratch", "torch")
@@ -188,6 +189,7 @@ class _Layers(_Recurrent):
         state = self._state(state, x, (self.num_layers, B, self.hidden_size))  # (L, B, H)
         finals = []
         for k in range(self.num_layers):
+            # layer k's state: h (B, H), or the LSTM's (h, c), each (B, H)
             s = tuple(part[k] for part in state) if isinstance(state, tuple) else state[k]
             outputs, weights = [], self._weights(f"_l{k}")
             for t in range(T):  # the loop over time
@@ -281,11 +283,11 @@ class RecurrentLMConfig:
         rules = {  # field: (is it valid?, what it must be)
             "cell": (self.cell in CELLS, f"one of {CELLS}"),
             "impl": (self.impl in IMPLS, f"one of {IMPLS}"),
-            "dropout": (isinstance(p, int | float) and 0 <= p < 1, "a number in [0, 1)"),
+            "dropout": (is_real(p) and 0 <= p < 1, "a number in [0, 1)"),
         }
         for field in ("vocab_size", "embedding_dim", "hidden_size", "num_layers"):
             size = getattr(self, field)
-            rules[field] = (type(size) is int and size >= 1, "an integer >= 1")
+            rules[field] = (is_int(size) and size >= 1, "an integer >= 1")
         for field, (valid, rule) in rules.items():
             if not valid:
                 raise ValueError(f"{field} must be {rule}, got {getattr(self, field)!r}.")
@@ -352,7 +354,7 @@ class RecurrentLM(nn.Module):
     def forward(
         self, idx: Tensor, targets: Tensor | None = None, state: State | None = None
     ) -> tuple[Tensor, Tensor | None]:
-        """``(logits, loss)``: loss is the mean cross-entropy over the B*T positions, or None."""
+        """``(logits, loss)``: loss is ``lm_loss``, the mean cross-entropy, or None."""
         logits, _ = self.forward_with_state(idx, state)  # (B, T, V)
         loss = None if targets is None else lm_loss(logits, targets)
         return logits, loss
@@ -372,14 +374,15 @@ class RecurrentLM(nn.Module):
         The prompt is read once, then each new token alone from the carried state: no window,
         no recomputation (``lmcourse.sampling.generate`` would rerun the whole sequence at every
         step). Each token is chosen by ``lmcourse.sampling.choose_next``, the rule every model
-        of the course uses: temperature (0 = greedy), then top-k, then top-p. Dropout acts in
-        training mode: call ``model.eval()`` first."""
+        of the course uses: temperature (0 = greedy), then top-k, then top-p. It samples in eval
+        mode (no dropout), as ``lmcourse.sampling.generate`` does, and gives the mode back."""
         check_ids(idx, self.config.vocab_size)
         check_generate_args(idx, max_new_tokens, temperature, top_k, top_p, None)
         tokens = [idx]
-        logits, state = self.forward_with_state(idx)  # the prompt, once: (B, T, V)
-        for step in range(max_new_tokens):
-            if step > 0:  # feed the last token only, from the carried state
-                logits, state = self.forward_with_state(tokens[-1], state)  # (B, 1, V)
-            tokens.append(choose_next(logits[:, -1], temperature, top_k, top_p, generator))
+        with eval_mode(self):
+            logits, state = self.forward_with_state(idx)  # the prompt, once: (B, T, V)
+            for step in range(max_new_tokens):
+                if step > 0:  # feed the last token only, from the carried state
+                    logits, state = self.forward_with_state(tokens[-1], state)  # (B, 1, V)
+                tokens.append(choose_next(logits[:, -1], temperature, top_k, top_p, generator))
         return torch.cat(tokens, dim=1)  # (B, T + N)

@@ -5,6 +5,7 @@ The same rule serves every model of the course, from n-gram counts to GPT.
 
 from __future__ import annotations
 
+import codecs
 import inspect
 import math
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ __all__ = [
     "generate",
     "sample_from_probs",
     "stream",
+    "streaming_decoder",
     "tempered",
     "top_k_filter",
     "top_p_filter",
@@ -139,7 +141,10 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     Sort the probabilities in decreasing order and keep a token while the mass *before* it is
     still below p: the kept set is the smallest whose mass reaches p, and it always holds the
     most likely token. Tokens tied with the last kept one are kept too (order-independent).
-    p = 1 keeps every token.
+    p = 1 keeps every token. With the tokens sorted so that P(w_1) ≥ P(w_2) ≥ ...::
+
+        V_p = {w_1, ..., w_k},  k the smallest with P(w_1) + ... + P(w_k) ≥ p
+        P'(w) = P(w) / Σ_{v ∈ V_p} P(v)  for w in V_p, else 0   (here: logit −∞)
 
     Shapes:
         logits: (..., V) -> (..., V), the dropped tokens at −∞.
@@ -360,3 +365,15 @@ def generate(
     new = list(stream(model, idx, max_new_tokens, temperature, top_k, top_p, generator,
                       use_cache, block_size))  # fmt: skip
     return torch.cat([idx, *new], dim=1)
+
+
+def streaming_decoder(tokenizer):
+    """``text_of(ids, final=False)``: the text that each new token adds, as it comes.
+
+    A BPE token may end inside a character (``é`` is two bytes in UTF-8, and a token can hold
+    one of them): its bytes wait for the rest of the character instead of printing as '�'.
+    """
+    if not hasattr(tokenizer, "decode_bytes"):
+        return lambda ids, final=False: tokenizer.decode(ids)
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return lambda ids, final=False: utf8.decode(tokenizer.decode_bytes(ids), final)

@@ -5,7 +5,8 @@ sample a batch of windows (``lmcourse.data.get_batch``), compute the loss, backp
 the gradient, take an AdamW step at the learning rate of the schedule (``lr_at``: linear warmup,
 then cosine decay); every ``eval_interval`` steps estimate the loss on the training and
 validation data. The result is a ``History`` that ``lmcourse.viz.plot_history`` draws
-(``train_rows`` is its short cousin for whole examples, a prompt and its answer).
+(``lmcourse.supervised.train_rows`` is its short cousin for whole examples, a prompt and its
+answer).
 
 With ``out_dir`` the run also writes ``metrics.jsonl`` (one JSON object per step and per
 evaluation) and a checkpoint (``lmcourse.checkpoint``) that ``resume=True`` continues from, bit
@@ -31,12 +32,13 @@ from lmcourse import distributed
 from lmcourse.data import corpus_label, get_batch
 from lmcourse.lm import eval_mode
 from lmcourse.progress import tqdm
+from lmcourse.regularization import decay_parameters
 from lmcourse.run_dir import check_out_dir, claim
 from lmcourse.schedule import lr_at, warmup_note
 from lmcourse.utils import get_device, is_int, is_real
 
 __all__ = ["History", "TrainConfig", "configure_optimizer", "estimate_loss", "lr_at", "train",
-           "train_rows", "train_step", "warmup_note"]  # fmt: skip
+           "train_step", "warmup_note"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -161,15 +163,22 @@ class History:
 def configure_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW over the trainable parameters; weight decay on matrices only, not on biases.
 
-    Decay pulls weights towards 0, ``w ← w - lr · weight_decay · w`` at every step. Biases and
-    LayerNorm gains (1-D parameters) only shift or scale a unit; shrinking them helps nothing.
+    AdamW (Loshchilov & Hutter, 2019) updates each parameter w with gradient g at step t::
+
+        m ← β1·m + (1 − β1)·g        m̂ = m / (1 − β1ᵗ)      (the gradient's running mean)
+        v ← β2·v + (1 − β2)·g²       v̂ = v / (1 − β2ᵗ)      (and its running mean square)
+        w ← w − lr · (m̂ / (√v̂ + ε) + λ·w)                  λ = weight_decay
+
+    The decay λ·w is *decoupled*: it is not added to g, so Adam's 1/√v̂ does not rescale it, and
+    it pulls every weight towards 0 by the same fraction. Biases and LayerNorm gains (1-D
+    parameters) only shift or scale a unit; shrinking them helps nothing, so their λ is 0.
     The fused implementation (CPU and CUDA) updates all parameters in a few kernels instead of
     a dozen small operations per parameter tensor: on the CPU preset it makes a step about
     10% faster (``benchmarks/train_gpt.py``).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": decay_parameters(model), "weight_decay": config.weight_decay},  # 2-D and up
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
     fused = bool(params) and params[0].device.type in ("cpu", "cuda")
@@ -257,46 +266,6 @@ def _rng_devices(device: torch.device) -> list[int]:
     if device.type != "cuda":
         return []
     return [device.index if device.index is not None else torch.cuda.current_device()]
-
-
-def train_rows(
-    model: nn.Module, rows: tuple[torch.Tensor, ...], steps: int, batch_size: int = 32,
-    lr: float = 1e-3, generator: torch.Generator | None = None, progress: bool = False,
-    min_lr: float | None = None,
-) -> list[float]:  # fmt: skip
-    """AdamW on random rows of whole examples (``train`` cuts windows from one long text).
-
-    A row is one example kept whole (a prompt and its answer, an image and its caption), padded;
-    targets ``-100`` are not scored. Each step draws ``batch_size`` rows with ``generator`` and
-    steps on ``model(*(t[picked] for t in rows))[1]`` at ``lr`` (with ``min_lr``: ``lr_at``'s
-    cosine from ``lr`` to ``min_lr``). Dropout is seeded from ``generator`` as in ``train``.
-    Returns every step's loss (a ValueError if one is nan or infinite); ends in eval mode.
-    Shapes: ``rows``, aligned tensors of N rows each on the model's device, e.g. (N, T) ids.
-    """
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if not is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if len({len(t) for t in rows}) != 1:
-        raise ValueError(f"rows must be tensors of as many rows, got {[len(t) for t in rows]}.")
-    schedule = TrainConfig(max_steps=steps, learning_rate=lr, min_lr=min_lr)  # checks lr, min_lr
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
-    losses, device = [], rows[0].device
-    model.train()
-    with fork_rng(devices=_rng_devices(device)):
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))  # dropout
-        for step in tqdm(range(1, steps + 1), disable=not progress, desc="training"):
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, schedule)
-            picked = torch.randint(len(rows[0]), (batch_size,), generator=generator).to(device)
-            _, loss = model(*(t[picked] for t in rows))  # (B, ...) rows of each
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-            if not math.isfinite(losses[-1]):
-                raise ValueError(f"the loss is {losses[-1]} at step {step}: lower lr ({lr:g}).")
-    model.eval()
-    return losses
 
 
 def train(

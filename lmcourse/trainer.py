@@ -21,10 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import statistics
-import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -46,14 +43,24 @@ from lmcourse.checkpoint import (
 from lmcourse.data import get_batch
 from lmcourse.files import write_text_atomically
 from lmcourse.run_dir import keep_aside, read_metrics, remove_partial_saves
-from lmcourse.train import History, TrainConfig, configure_optimizer, estimate_loss, lr_at
-from lmcourse.train import train_step as _train_step
+from lmcourse.signals import StopAfterStep
+from lmcourse.train import (
+    History,
+    TrainConfig,
+    configure_optimizer,
+    estimate_loss,
+    lr_at,
+    train_step,
+)
 
 __all__ = ["PEAK_FLOPS", "Run", "TrainingDiverged", "TrainingInterrupted", "estimate_mfu"]
 
-#: Dense bfloat16 peak FLOP/s of common GPUs (their data sheets), for model FLOPs utilisation.
-PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
-              "A10": 125e12, "RTX 4090": 165e12, "RTX 3090": 71e12, "T4": 65e12}  # fmt: skip
+#: Dense bfloat16 peak FLOP/s of common GPUs (their data sheets), for model FLOPs utilisation;
+#: the first name found in the GPU's name wins (L40S before L40 before L4). The T4 has no
+#: bfloat16 units: its figure is float16's.
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L40": 181e12,
+              "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12, "RTX 3090": 71e12,
+              "T4": 65e12}  # fmt: skip
 
 
 def estimate_mfu(model: nn.Module, tokens_per_second: float, device: torch.device) -> float | None:
@@ -102,52 +109,6 @@ class TrainingDiverged(ValueError):
                          f"learning rate (it was {lr:g}). {kept}")  # fmt: skip
 
 
-class _StopAfterStep:
-    """While active, SIGINT and SIGTERM only set ``self.signal``; the loop stops at a step's end.
-
-    The first signal also puts the previous handlers back, so a second one acts at once.
-    Under DDP the processes stop after the same step: ``share`` tells each whether any got one.
-    """
-
-    def __init__(self) -> None:
-        self.signal: str | None = None  # the signal this process got
-        self.agreed: str | None = None  # under DDP: a signal that some process got
-        self.previous: dict = {}
-
-    def __enter__(self) -> _StopAfterStep:
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self.previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def _handle(self, number: int, frame) -> None:
-        self.signal = signal.Signals(number).name
-        self._restore()
-        if distributed.is_main_process():  # (under torchrun every process gets the signal)
-            print(f"\n{self.signal}: the training stops after the step in progress (an "
-                  "evaluation can take a while) and saves it; a second signal stops at once.",
-                  file=sys.stderr, flush=True)  # fmt: skip
-
-    def share(self, loss: float) -> float:
-        """The mean of ``loss`` over the processes; under DDP, also agree on stopping."""
-        total, signalled = distributed.all_sum([loss, float(self.signal is not None)])
-        if signalled and self.agreed is None:  # (only another got one: torchrun's SIGTERM)
-            self.agreed = self.signal or "SIGTERM"
-        return total / distributed.world_size()
-
-    def requested(self) -> str | None:
-        """The signal to stop after this step for: one process's own; under DDP, the agreed."""
-        return self.signal if distributed.world_size() == 1 else self.agreed
-
-    def _restore(self) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-        self.previous = {}
-
-    def __exit__(self, *exc_info) -> None:
-        self._restore()
-
-
 class Run:
     """One training run: ``Run(...).loop(...)`` trains; ``resume()`` first continues a saved one."""
 
@@ -170,7 +131,7 @@ class Run:
         # the data by content: a resumed run must train on the same (check_same_text)
         self.data_sha256 = data_sha256(train_data, val_data) if self.ckpt_path else None
         self.saved_step: int | None = None  # the step of the checkpoint in ckpt_path, if any
-        self.stop = _StopAfterStep()  # Ctrl-C and SIGTERM, while the loop runs
+        self.stop = StopAfterStep()  # Ctrl-C and SIGTERM, while the loop runs
 
     def _compiled(self, model: nn.Module) -> nn.Module:
         return torch.compile(model) if self.config.compile else model
@@ -284,7 +245,7 @@ class Run:
             ys.append(distributed.share(y).to(self.device, non_blocking=True))
         return xs, ys
 
-    def _train_step(self) -> tuple[float, float]:
+    def _step_or_uncompile(self) -> tuple[float, float]:
         """One optimizer step; a compiled model that fails on its first step runs uncompiled."""
         if self.compile_checked:
             return self._step_once()
@@ -301,12 +262,13 @@ class Run:
             self.compile_checked = True
 
     def _step_once(self) -> tuple[float, float]:
+        """The learning rate, the micro-batches, ``train_step``; the loss over all processes."""
         lr = lr_at(self.step + 1, self.config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         xs, ys = self._batches()
         with self._autocast():
-            loss, norm = _train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
+            loss, norm = train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
         return self.stop.share(loss), norm  # the global batch's loss
 
     def loop(self, progress: bool, tqdm) -> History:
@@ -317,7 +279,7 @@ class Run:
         finally:
             self.model.train(was_training)  # left as the caller gave it, whatever happened
 
-    def _loop(self, progress: bool, tqdm, stop: _StopAfterStep) -> History:
+    def _loop(self, progress: bool, tqdm, stop: StopAfterStep) -> History:
         config, history, start = self.config, self.history, time.perf_counter()
         if self.metrics_path is not None:  # (process 0): what a kill while saving left
             remove_partial_saves(self.out_dir)
@@ -359,7 +321,7 @@ class Run:
     def _step(self, bar) -> None:
         """One training step, recorded in the history, ``metrics.jsonl`` and the progress bar."""
         history, step_start = self.history, time.perf_counter()
-        loss, norm = self._train_step()
+        loss, norm = self._step_or_uncompile()  # -> _step_once -> train.train_step
         self.step += 1
         ms = 1000 * (time.perf_counter() - step_start)
         lr = self.optimizer.param_groups[0]["lr"]

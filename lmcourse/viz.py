@@ -209,8 +209,8 @@ def attention_grid(attn, tokens, title: str | None = None, size: float = 2.0) ->
 
     Args:
         attn: a list with one entry per layer, each (H, T, S) or (1, H, T, S) (the weights of
-            one sequence), e.g. ``[block.attn(x, return_attn=True)[1] for block in blocks]``;
-            every layer must have the same shape.
+            one sequence), e.g. ``model(idx, return_attn=True)[2]`` for a ``GPT``; every layer
+            must have the same shape.
         tokens: the S keys' tokens (a string or a list of strings); the queries are the last T.
         title: the figure's title (default: "Attention weights of L layers × H heads").
         size: the side of one heatmap, in inches.

@@ -28,10 +28,11 @@ from lmcourse.applications import (
     speeches,
     task_examples,
 )
+from lmcourse.bpe import train_bpe
 from lmcourse.data import clean_play
 from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.supervised import train_rows
 from lmcourse.tokenizers import CharTokenizer
-from lmcourse.train import train_rows
 
 PLAY = """ROMEO:
 Is she a Capulet?
@@ -181,6 +182,18 @@ def test_task_examples_are_seeded_and_bounded():
 
 
 # --------------------------------------------------------------------------- training rows
+
+
+def test_with_bpe_the_answers_first_token_is_learned_where_complete_asks_for_it():
+    # GPT-2's split joins a space to the word after it: encoded whole, "A: heir" ends in the
+    # token " heir" and the prompt "A: " in " ", so the answer's first token was never a target
+    tok = train_bpe("Q: The son and ...\nA: heir\n" * 50 + " heir heir the son", 270)
+    example = Example("answer", "Q: The son and ...\nA: ", "heir")
+    idx, targets = encode_examples([example], tok, 64)
+    prompt = tok.encode(example.prompt)
+    assert idx[0, : len(prompt)].tolist() == prompt  # the prompt's own ids, as complete() sees
+    scored = [tok.decode([t]) for t in targets[0].tolist() if t != IGNORE]
+    assert "".join(scored) == "heir\n" and scored[0] != "\n"
 
 
 def test_encode_examples_by_hand():

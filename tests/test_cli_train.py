@@ -369,7 +369,7 @@ def test_sampling_a_model_that_diverged_is_one_line(diverged, capsys):
 
 def test_sample_a_bpe_checkpoint_streams_whole_characters(tmp_path, capsys):
     from lmcourse.bpe import BPETokenizer, train_bpe
-    from lmcourse.cli_sample import _streaming_decoder
+    from lmcourse.sampling import streaming_decoder
 
     bpe = train_bpe("To be, or not to be: café, naïve. " * 20, 270)
     config = GPTConfig(bpe.vocab_size, 16, n_layer=1, n_head=2, n_embd=16)
@@ -381,7 +381,7 @@ def test_sample_a_bpe_checkpoint_streams_whole_characters(tmp_path, capsys):
     out = generate(model, idx, 40, generator=torch.Generator().manual_seed(3))
     assert text == bpe.decode(out[0].tolist())  # the tokens it streamed, decoded as one text
     # token by token: the first byte of "é" (0xC3 0xA9) waits for the second
-    text_of = _streaming_decoder(BPETokenizer([]))
+    text_of = streaming_decoder(BPETokenizer([]))
     assert [text_of([0xC3]), text_of([0xA9]), text_of([0x21])] == ["", "é", "!"]
     assert text_of([0xC3]) + text_of([], final=True) == "�"  # half a character at the end
 

@@ -5,8 +5,8 @@ import torch
 
 from lmcourse.applications import PROMPTS, Example, complete, encode_examples, gist, modernise
 from lmcourse.gpt import GPT, GPTConfig
+from lmcourse.supervised import train_rows
 from lmcourse.tokenizers import CharTokenizer
-from lmcourse.train import train_rows
 from lmcourse.widgets import TaskPlayground
 
 LINE = "Thou art mad."

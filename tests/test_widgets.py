@@ -402,3 +402,26 @@ def test_the_progress_bar_of_a_saved_notebook_says_what_it_is_not_0_percent():
     (shown,) = [o.data for o in nb.cells[0].outputs if o.output_type == "display_data"]
     assert shown["text/plain"] == "training: a progress bar, live while the cell runs"
     assert "application/vnd.jupyter.widget-view+json" in shown
+
+
+def test_playground_streams_a_bpe_models_characters_whole():
+    # a byte-level BPE model writes "é" as two tokens (0xC3, 0xA9): each half alone is no
+    # character, so the playground must wait for the second before it shows either
+    from types import SimpleNamespace
+
+    from lmcourse.bpe import BPETokenizer
+
+    class WritesE(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = SimpleNamespace(vocab_size=256, block_size=64)
+
+        def forward(self, idx, targets=None):  # greedy: after 0xC3 comes 0xA9, else 0xC3
+            following = torch.where(idx == 0xC3, 0xA9, 0xC3)  # (B, T)
+            logits = torch.full((*idx.shape, 256), -1e9).scatter(2, following[..., None], 0.0)
+            return logits, None
+
+    playground = SamplingPlayground(WritesE(), BPETokenizer([]), prompt="x", every=1)
+    playground.temperature.value, playground.length.value = 0.0, 10
+    playground.button.click()
+    assert _shown(playground.output) == "x" + "é" * 5

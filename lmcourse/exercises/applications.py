@@ -17,7 +17,7 @@ from lmcourse.exercises.core import Exercise, register
 from lmcourse.exercises.difference import _a, _kind, _short, describe_difference
 from lmcourse.exercises.slips import slip_hint
 
-#: A target that ``F.cross_entropy`` skips (its ``ignore_index``), as ``applications.IGNORE``.
+#: A target that ``F.cross_entropy`` skips (its ``ignore_index``), as ``lmcourse.lm.IGNORE``.
 IGNORE = -100
 
 #: A word, with its inner or leading apostrophe (kill'd, 'tis), as ``applications.WORD``.
