@@ -147,16 +147,20 @@ def sinusoidal_positions(T: int, C: int) -> torch.Tensor:
 class LearnedPositions(nn.Module):
     """GPT's position vectors: one learned vector of size C per position 0..block_size − 1.
 
-    ``weight`` is a (block_size, C) table, initialised N(0, 0.02²) like GPT-2's ``wpe``; the
-    forward pass returns its first T rows. Unlike sinusoids it cannot go past ``block_size``.
+    ``weight`` is a (block_size, C) table, initialised N(0, 0.02²) like GPT-2's ``wpe`` (from
+    ``generator`` when one is given); the forward pass returns rows ``start .. start + T − 1``.
+    It is ``nn.Embedding(block_size, C)`` applied to ``arange(start, start + T)``, with a
+    message that names the context when T is too long. Unlike sinusoids it cannot go past
+    ``block_size``.
 
     Shapes:
         forward(T, start=0) -> (T, C): the vectors of positions start .. start + T − 1.
     """
 
-    def __init__(self, block_size: int, C: int) -> None:
+    def __init__(self, block_size: int, C: int, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(block_size, C) * 0.02)  # (block_size, C)
+        weight = torch.randn(block_size, C, generator=generator) * 0.02  # (block_size, C)
+        self.weight = nn.Parameter(weight)
 
     def forward(self, T: int, start: int = 0) -> torch.Tensor:
         if T < 0 or start < 0:  # weight[:-1] would silently return block_size - 1 rows

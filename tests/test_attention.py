@@ -237,3 +237,10 @@ def test_parameters_and_bad_settings():
     for dropout in [1.0, -0.1, "0.1"]:
         with pytest.raises(ValueError, match="dropout"):
             CausalSelfAttention(12, 3, dropout=dropout)
+
+
+def test_learned_positions_draw_from_the_generator_they_are_given():
+    first, second = (LearnedPositions(8, 4, generator=torch.Generator().manual_seed(1))
+                     for _ in range(2))  # fmt: skip
+    assert torch.equal(first.weight, second.weight)
+    assert first.weight.std().item() < 0.05  # N(0, 0.02²)
