@@ -21,7 +21,8 @@ class StopAfterStep:
     """While active, SIGINT and SIGTERM only set ``self.signal``; the loop stops at a step's end.
 
     The first signal also puts the previous handlers back, so a second one acts at once.
-    Under DDP the processes stop after the same step: ``share`` tells each whether any got one.
+    Under DDP the processes stop after the same step: ``mean_and_agree`` tells each whether any
+    got one.
     """
 
     def __init__(self) -> None:
@@ -43,7 +44,7 @@ class StopAfterStep:
                   "evaluation can take a while) and saves it; a second signal stops at once.",
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    def share(self, loss: float) -> float:
+    def mean_and_agree(self, loss: float) -> float:
         """The mean of ``loss`` over the processes; under DDP, also agree on stopping."""
         total, signalled = distributed.all_sum([loss, float(self.signal is not None)])
         if signalled and self.agreed is None:  # (only another got one: torchrun's SIGTERM)

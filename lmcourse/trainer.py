@@ -269,7 +269,7 @@ class Run:
         xs, ys = self._batches()
         with self._autocast():
             loss, norm = train_step(self.net, self.optimizer, xs, ys, self.config.grad_clip)
-        return self.stop.share(loss), norm  # the global batch's loss
+        return self.stop.mean_and_agree(loss), norm  # the global batch's loss
 
     def loop(self, progress: bool, tqdm) -> History:
         was_training = self.model.training
