@@ -319,8 +319,8 @@ def _short_input(arg: Any) -> str:
     are in ``describe``'s example), anything else by its shortened repr."""
     if _kind(arg) in ("tensor", "numpy array") and "\n" in repr(arg):
         return f"a {tuple(arg.shape)} {_kind(arg)} of {arg.dtype}"
-    text = _short(arg) if "\n" not in _short(arg) else _shorten(" ".join(repr(arg).split()))
-    return text  # a module or a nested list over lines: on one line
+    text = _short(arg)
+    return _shorten(" ".join(repr(arg).split())) if "\n" in text else text  # e.g. a module
 
 
 def _describe_error(error: BaseException, fn: Callable[..., Any]) -> str:
