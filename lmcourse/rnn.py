@@ -326,30 +326,30 @@ class RecurrentLM(nn.Module):
             raise TypeError(f"config must be a RecurrentLMConfig, got {type(config).__name__}.")
         self.config = config
         V, C, H, L = config.vocab_size, config.embedding_dim, config.hidden_size, config.num_layers
-        self.embedding = nn.Embedding(V, C)  # E: (V, C)
+        self.wte = nn.Embedding(V, C)  # E: (V, C); wte and lm_head: the MLP's and GPT's names
         if config.impl == "torch":  # torch.nn.RNN, LSTM or GRU: the same parameters
             self.rnn = getattr(nn, config.cell.upper())(C, H, L, batch_first=True)
         else:
             self.rnn = {"rnn": RNN, "lstm": LSTM, "gru": GRU}[config.cell](C, H, L)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(H, V)  # W: (V, H), b: (V,)
+        self.lm_head = nn.Linear(H, V)  # W: (V, H), b: (V,)
         self._init_weights(generator)
 
     @torch.no_grad()
     def _init_weights(self, generator: torch.Generator | None) -> None:
         """torch's default initialisation, written out to take a generator: E ~ N(0, 1), and
         every other parameter (the recurrent ones, and the head's, fan-in H) U(-1/√H, 1/√H)."""
-        nn.init.normal_(self.embedding.weight, generator=generator)
+        nn.init.normal_(self.wte.weight, generator=generator)
         bound = 1 / math.sqrt(self.config.hidden_size)
-        for p in [*self.rnn.parameters(), *self.head.parameters()]:
+        for p in [*self.rnn.parameters(), *self.lm_head.parameters()]:
             nn.init.uniform_(p, -bound, bound, generator=generator)
 
     def forward_with_state(self, idx: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Logits (B, T, V) and the state after the last token, to continue from there."""
         check_ids(idx, self.config.vocab_size)
-        x = self.embedding(idx)  # (B, T, C)
+        x = self.wte(idx)  # (B, T, C)
         h, state = self.rnn(x, state)  # (B, T, H); state (L, B, H) or a pair of them
-        return self.head(self.dropout(h)), state  # (B, T, V)
+        return self.lm_head(self.dropout(h)), state  # (B, T, V)
 
     def forward(
         self, idx: Tensor, targets: Tensor | None = None, state: State | None = None

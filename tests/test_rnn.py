@@ -237,10 +237,10 @@ def test_lm_initialisation_follows_the_generator():
     scratch, theirs = tiny_lm("gru", "scratch", 2), tiny_lm("gru", "torch", 2)
     for (name, p), (other, q) in zip(scratch.state_dict().items(), theirs.state_dict().items()):
         assert name == other and torch.equal(p, q)  # same order, same draws: same weights
-    assert not torch.equal(tiny_lm(seed=1).head.weight, tiny_lm(seed=2).head.weight)
+    assert not torch.equal(tiny_lm(seed=1).lm_head.weight, tiny_lm(seed=2).lm_head.weight)
     bound = 6**-0.5  # U(-1/√H, 1/√H), H = 6, as torch.nn initialises them
     assert all(
-        p.abs().max() <= bound for p in [*scratch.rnn.parameters(), *scratch.head.parameters()]
+        p.abs().max() <= bound for p in [*scratch.rnn.parameters(), *scratch.lm_head.parameters()]
     )
     with pytest.raises(TypeError, match="config must be a RecurrentLMConfig, got int"):
         RecurrentLM(7)
