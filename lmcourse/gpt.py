@@ -261,6 +261,17 @@ class GPT(nn.Module):
             elif name.endswith("bias"):
                 nn.init.zeros_(p)  # (LayerNorm weights keep their initial 1)
 
+    def _check_length(self, idx: torch.Tensor, start: int) -> None:
+        """``idx``'s shape and dtype, and its T tokens after ``start`` within the context."""
+        check_ids(idx)  # (the range of the ids is checked by the embedding, in forward)
+        T, context = idx.shape[1], self.config.block_size
+        if start + T > context:
+            seen = f"the cache holds {start} tokens and " if start else ""
+            raise ValueError(
+                f"{seen}idx has {T} tokens, more than the model's context, block_size = "
+                f"{context}: pass at most the last {context - start}."
+            )
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -268,15 +279,9 @@ class GPT(nn.Module):
         return_attn: bool = False,
         cache: KVCache | None = None,
     ):
-        check_ids(idx)  # shape and dtype; the range is checked by the embedding, below
-        B, T = idx.shape
         start = 0 if cache is None else len(cache)  # tokens already in the cache
-        if start + T > self.config.block_size:
-            seen = f"the cache holds {start} tokens and " if start else ""
-            raise ValueError(
-                f"{seen}idx has {T} tokens, more than the model's context, block_size = "
-                f"{self.config.block_size}: pass at most the last {self.config.block_size - start}."
-            )
+        self._check_length(idx, start)
+        B, T = idx.shape
         tr = self.transformer
         try:
             tokens = tr.wte(idx)  # (B, T, C)
@@ -334,12 +339,7 @@ class GPT(nn.Module):
         )
         theirs = {k: v for k, v in hf_model.state_dict().items() if not k.endswith(".attn.bias")}
         model = cls(config).to(theirs["transformer.wte.weight"].dtype)  # equal logits
-        conv1d = (
-            "attn.c_attn.weight",
-            "attn.c_proj.weight",
-            "mlp.c_fc.weight",
-            "mlp.c_proj.weight",
-        )
+        conv1d = ("c_attn.weight", "c_proj.weight", "c_fc.weight")  # attention's and the MLP's
         ours = model.state_dict()
         missing = sorted(set(ours) - set(theirs))
         if missing:
