@@ -592,7 +592,7 @@ def test_a_comparison_that_raises_becomes_feedback(monkeypatch):
     )
     monkeypatch.setitem(core._EXERCISES, exercise.name, exercise)
     text = feedback("99.double", lambda x: 3 * x)
-    assert "expected 2, got 3 (RuntimeError)" in text
+    assert "expected 2, got 3 (comparing them raised RuntimeError)" in text
 
 
 # --------------------------------------------------------------------------- isolation
@@ -763,7 +763,8 @@ def test_generated_cases_are_the_same_every_time():
     [
         (["a", "b"], "ab", "expected a list, got a str"),
         ([1, 2], None, "expected a list, got None"),
-        (3, 3.0, "expected an int, got a float"),
+        (3, 3.0, "expected the int 3, got the float 3.0 (the right number: return it as an int)"),
+        (3, 3.5, "expected an int, got a float"),
         (["a", "b", "c"], ["a", "b", "c", "d"], "expected 3 tokens, got 4; yours continues with"),
         (
             ["a", "b", "c"],

@@ -281,8 +281,9 @@ def _run_case(exercise: Exercise, fn: Callable[..., Any], args: tuple[Any, ...])
     compare = exercise.compare or (lambda e, g: describe_difference(e, g, exercise.noun))
     try:
         return compare(expected, got)
-    except Exception as error:
-        return f"expected {_short(expected)}, got {_short(got)} ({type(error).__name__})"
+    except Exception as error:  # e.g. `==` on an array: the values, and what went wrong
+        raised = type(error).__name__
+        return f"expected {_short(expected)}, got {_short(got)} (comparing them raised {raised})"
 
 
 def _signature_problem(

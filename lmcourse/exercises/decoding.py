@@ -11,8 +11,8 @@ import random
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
-from lmcourse.exercises.difference import describe_difference
-from lmcourse.exercises.slips import close, int_as_float
+from lmcourse.exercises.difference import describe_difference, int_as_float
+from lmcourse.exercises.slips import close
 
 # --------------------------------------------------------------------------- reference solutions
 

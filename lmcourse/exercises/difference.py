@@ -77,9 +77,22 @@ def _type_mismatch(expected: Any, got: Any) -> str | None:
     kind_expected, kind_got = _kind(expected), _kind(got)
     if kind_expected == kind_got or (kind_expected == "float" and kind_got == "int"):
         return None
+    if (as_float := int_as_float(expected, got)) is not None:  # e.g. a count from a / b
+        return as_float
     if isinstance(expected, Mapping) and isinstance(got, Mapping):
         return None  # a Counter or defaultdict is a fine dict
     return f"expected {_a(expected)}, got {_a(got)}{_conversion_hint(expected, got)}"
+
+
+def int_as_float(expected: int, got: Any) -> str | None:
+    """The message for the right whole number returned as a float (``n_embd / n_head`` makes
+    one), or None when ``got`` is not that."""
+    if _kind(expected) != "int" or _kind(got) != "float" or not math.isfinite(got):
+        return None
+    if float(got).is_integer() and int(got) == expected:
+        return (f"expected the int {expected}, got the float {_short(got)} (the right number: "
+                "return it as an int)")  # fmt: skip
+    return None
 
 
 def _conversion_hint(expected: Any, got: Any) -> str:

@@ -13,8 +13,8 @@ import operator
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
-from lmcourse.exercises.difference import _short, describe_difference
-from lmcourse.exercises.slips import int_as_float, number_compare, slip_hint
+from lmcourse.exercises.difference import _short, describe_difference, int_as_float
+from lmcourse.exercises.slips import number_compare, slip_hint
 
 #: Seconds in a day.
 DAY = 24 * 3600

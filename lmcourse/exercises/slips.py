@@ -23,7 +23,7 @@ from lmcourse.exercises.difference import (
     describe_difference,
 )
 
-__all__ = ["close", "int_as_float", "number_compare", "slip_hint"]
+__all__ = ["close", "number_compare", "slip_hint"]
 
 #: An exercise's ``(solution, cases, slips)``, by exercise name.
 Solutions = Mapping[str, tuple[Callable, Callable, Callable]]
@@ -33,15 +33,6 @@ def close(a: Any, b: Any, abs_tol: float = FLOAT_ABS_TOL) -> bool:
     """Equal within a relative 1e-6: float32 arithmetic passes, a wrong formula does not
     (``describe_difference``'s rule for floats)."""
     return math.isclose(float(a), float(b), rel_tol=FLOAT_REL_TOL, abs_tol=abs_tol)
-
-
-def int_as_float(expected: int, got: Any) -> str | None:
-    """The message for the right whole number returned as a float (``n_embd / n_head`` makes
-    one), or None when ``got`` is not that."""
-    if isinstance(got, float) and math.isfinite(got) and got.is_integer() and int(got) == expected:
-        return (f"expected the int {expected}, got the float {_short(got)} (the right number: "
-                "return it as an int)")  # fmt: skip
-    return None
 
 
 def slip_hint(
