@@ -226,3 +226,11 @@ def test_context_windows_off_by_one(feedback):
         lambda ids, c, s: [([s] * c + ids)[t : t + c] for t in range(len(ids))],
     )
     assert "for inputs [5, 6, 7], 2, 0" in text
+
+
+def test_two_slips_that_give_the_same_answer_are_both_named(feedback):
+    # on [0.5, 0.25, 0.25], u = 0.6 the 1-based index and "u against p_i alone" both give 2
+    text = feedback("02.sample_index", lambda probs, u: sample_index(probs, u) + 1)
+    first = text.splitlines()[1]
+    assert "expected 1, got 2" in first
+    assert "not with p_i alone; or indices start at 0" in first

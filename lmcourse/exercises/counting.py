@@ -13,8 +13,7 @@ from collections import Counter
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, register
-from lmcourse.exercises.difference import describe_difference
-from lmcourse.exercises.slips import close
+from lmcourse.exercises.slips import number_hint
 
 # --------------------------------------------------------------------------- reference solutions
 
@@ -86,23 +85,10 @@ def kn_bigram_prob(
 # --------------------------------------------------------------------------- hints
 
 
-def _cases_with_output(name: str, expected: Any) -> list[tuple]:
-    """The arguments of the cases whose expected output is ``expected``."""
-    exercise = _EXERCISES[name]
-    return [args for args in exercise.case_list() if exercise.solution(*args) == expected]
-
-
 def _hinted(name: str, expected: Any, got: Any, noun: str, slips: Any) -> str | None:
-    """``describe_difference``, plus the hint of the first slip ``slips(*args)`` that gives
-    ``got``: ``slips`` returns {hint: what that slip returns} for a case's arguments."""
-    difference = describe_difference(expected, got, noun)
-    if difference is None or isinstance(got, bool) or not isinstance(got, int | float):
-        return difference
-    for args in _cases_with_output(name, expected):
-        for hint, value in slips(*args).items():
-            if value != expected and close(got, value):
-                return f"{difference} ({hint})"
-    return difference
+    """``slips.number_hint`` for exercise ``name``: the difference, and the slips that fit."""
+    exercise = _EXERCISES[name]
+    return number_hint(exercise.solution, exercise.case_list, slips, expected, got, noun)
 
 
 def _sample_slips(probs: list[float], u: float) -> dict[str, int]:

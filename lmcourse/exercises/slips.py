@@ -23,7 +23,7 @@ from lmcourse.exercises.difference import (
     describe_difference,
 )
 
-__all__ = ["close", "number_compare", "slip_hint"]
+__all__ = ["close", "number_compare", "number_hint", "slip_hint"]
 
 #: An exercise's ``(solution, cases, slips)``, by exercise name.
 Solutions = Mapping[str, tuple[Callable, Callable, Callable]]
@@ -69,3 +69,16 @@ def number_compare(solutions: Solutions, name: str, fallback: str, same: Callabl
         return f"expected {_short(expected)}, got {_short(got)} ({hint})"
 
     return compare
+
+
+def number_hint(solution: Callable, cases: Callable, slips: Callable, expected: Any, got: Any,
+                noun: str = "numbers") -> str | None:  # fmt: skip
+    """``describe_difference``, plus the hints of the slips that return the number ``got``:
+    ``slips(*args)`` is ``{hint: what that slip returns}`` for a case's arguments (all the
+    hints that fit, joined, as in ``slip_hint``)."""
+    difference = describe_difference(expected, got, noun)
+    if difference is None or isinstance(got, bool) or not isinstance(got, numbers.Real):
+        return difference
+    table = {"": (solution, cases, lambda *args: list(slips(*args).items()))}
+    hint = slip_hint(table, "", expected, got, close)
+    return f"{difference} ({hint})" if hint else difference

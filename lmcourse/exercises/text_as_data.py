@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from lmcourse.exercises.core import Exercise, describe_difference, register
-from lmcourse.exercises.slips import close
+from lmcourse.exercises.slips import number_hint
 
 # The opening of Richard III: a line of the course's corpus, with a capital, a newline and ";".
 RICHARD_III = "Now is the winter of our discontent\nMade glorious summer by this sun of York;"
@@ -163,17 +163,8 @@ def _unk_rate_slips(train: list[str], val: list[str], min_count: int) -> dict[st
 
 def _compare_unk_rate(expected: float, got: Any) -> str | None:
     """``describe_difference``, plus a hint when ``got`` is what a classic slip returns."""
-    difference = describe_difference(expected, got, "numbers")
-    if difference is None or isinstance(got, bool) or not isinstance(got, int | float):
-        return difference
     exercise = _EXERCISES["01.unk_rate"]
-    for args in exercise.case_list():  # the cases whose expected output this is
-        if exercise.solution(*args) != expected:
-            continue
-        for hint, value in _unk_rate_slips(*args).items():
-            if value != expected and close(got, value):
-                return f"{difference} ({hint})"
-    return difference
+    return number_hint(exercise.solution, exercise.case_list, _unk_rate_slips, expected, got)
 
 
 # --------------------------------------------------------------------------- cases
