@@ -152,8 +152,9 @@ class SamplingPlayground:
                      "top-p off" if p is None else f"top-p {p:g}"]  # fmt: skip
         words.append(f"seed {_read_seed(self.seed)}")
         block_size = _context_size(self.model, None)
-        if block_size is not None and len(self.prompt.value) > block_size:
-            words.append(f"the model sees the prompt's last {block_size} characters")
+        unit = "characters" if hasattr(self.tokenizer, "chars") else "tokens"  # (BPE: tokens)
+        if block_size is not None and len(self.tokenizer.encode(self.prompt.value)) > block_size:
+            words.append(f"the model sees the prompt's last {block_size} {unit}")
         return ", ".join(words)
 
     def _on_generate(self, _button=None) -> None:

@@ -425,3 +425,6 @@ def test_playground_streams_a_bpe_models_characters_whole():
     playground.temperature.value, playground.length.value = 0.0, 10
     playground.button.click()
     assert _shown(playground.output) == "x" + "é" * 5
+    playground.prompt.value = "x" * 70  # 70 tokens, past the context of 64: counted in tokens
+    playground.button.click()
+    assert "the model sees the prompt's last 64 tokens" in html.unescape(playground.status.value)
