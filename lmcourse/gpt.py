@@ -14,7 +14,6 @@ weight copy (with a transpose: GPT-2 stores its linear layers as ``Conv1D``, (in
 
 from __future__ import annotations
 
-import socket
 from dataclasses import asdict, dataclass
 
 import torch
@@ -23,7 +22,7 @@ from torch import nn
 
 from lmcourse.attention import CausalSelfAttention, KVCache, LearnedPositions
 from lmcourse.lm import check_ids, lm_loss
-from lmcourse.utils import is_int, is_real
+from lmcourse.utils import hub_reachable, is_int, is_real
 
 __all__ = [
     "GPT",
@@ -290,16 +289,23 @@ class GPT(nn.Module):
             raise
         x = tokens + tr.wpe(T, start)  # (B, T, C): (B, T, C) + (T, C) broadcast
         x = tr.drop(x) if self.training else x  # (in eval: the same x, one call less)
+        x, attn = self.run_blocks(x, return_attn, cache)  # (B, T, C); L maps (B, H, T, S)
+        logits = self.lm_head(tr.ln_f(x))  # (B, T, V)
+        loss = None if targets is None else lm_loss(logits, targets)
+        return (logits, loss, attn) if return_attn else (logits, loss)
+
+    def run_blocks(self, x: torch.Tensor, return_attn: bool = False, cache: KVCache | None = None):
+        """The L blocks on embedded tokens x (B, T, C), before ``ln_f``: x (B, T, C), and the L
+        attention maps (B, H, T, S) if ``return_attn`` (else []). ``forward`` runs them on
+        token embeddings, the image captioner (``lmcourse.multimodal``) on patches, then text."""
         attn = []
-        for layer, block in enumerate(tr.h):
+        for layer, block in enumerate(self.transformer.h):
             if return_attn:
                 x, weights = block(x, return_attn=True, cache=cache, layer=layer)  # + (B, H, T, S)
                 attn.append(weights)
             else:
                 x = block(x, cache=cache, layer=layer)  # (B, T, C)
-        logits = self.lm_head(tr.ln_f(x))  # (B, T, V)
-        loss = None if targets is None else lm_loss(logits, targets)
-        return (logits, loss, attn) if return_attn else (logits, loss)
+        return x, attn
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in asdict(self.config).items())
@@ -380,7 +386,7 @@ class GPT(nn.Module):
                 f"GPT.from_pretrained({name!r}, download=True) fetches it (about "
                 f"{4 * num_params(GPT2_CONFIGS[name]) / 1e9:.1f} GB of float32 weights)."
             )
-        if not _hub_reachable():
+        if not hub_reachable("huggingface.co"):
             raise PretrainedUnavailableError(
                 f"cannot download {name!r}: huggingface.co cannot be reached (offline?). Nothing "
                 "else in the course needs the network; run this cell again when online."
@@ -389,12 +395,3 @@ class GPT(nn.Module):
             return cls.from_hf_gpt2(GPT2LMHeadModel.from_pretrained(name))
         except OSError as error:
             raise PretrainedUnavailableError(f"downloading {name!r} failed: {error}") from error
-
-
-def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the Hugging Face hub opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False

@@ -296,13 +296,7 @@ class ImageCaptioner(nn.Module):
         image_tokens = self.patch_embed(patchify(images, self.config.patch))  # (B, P, C)
         x = torch.cat([image_tokens, tr.wte(idx)], dim=1)  # (B, P+T, C)
         x = tr.drop(x + tr.wpe(P + T))  # (B, P+T, C)
-        attn = []
-        for block in tr.h:
-            if return_attn:
-                x, weights = block(x, return_attn=True)  # (B, P+T, C), (B, H, P+T, P+T)
-                attn.append(weights)
-            else:
-                x = block(x)  # (B, P+T, C)
+        x, attn = self.gpt.run_blocks(x, return_attn)  # (B, P+T, C); L maps (B, H, P+T, P+T)
         logits = self.gpt.lm_head(tr.ln_f(x[:, P:]))  # (B, T, V): the caption positions
         loss = None if targets is None else lm_loss(logits, targets)
         return (logits, loss, attn) if return_attn else (logits, loss)

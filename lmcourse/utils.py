@@ -8,6 +8,7 @@ import os
 import platform
 import random
 import re
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ __all__ = [
     "environment_report",
     "generator_from_seed",
     "get_device",
+    "hub_reachable",
     "is_int",
     "is_real",
     "resolve_out_dir",
@@ -174,6 +176,15 @@ class SourceCode:
 
         formatter = HtmlFormatter(noclasses=True, style="default")
         return highlight(self.text, PythonLexer(), formatter)
+
+
+def hub_reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host``'s ``port`` (HTTPS's) opens within ``timeout`` s."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def show_source(obj) -> SourceCode:

@@ -258,7 +258,7 @@ def test_from_pretrained_offline_fails_fast_with_a_clear_message(monkeypatch):
         raise OSError("not in the cache")
 
     monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", not_cached)
-    monkeypatch.setattr(gpt_module, "_hub_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(gpt_module, "hub_reachable", lambda *args, **kwargs: False)
     with pytest.raises(PretrainedUnavailableError, match="cannot be reached"):
         GPT.from_pretrained("gpt2")
     with pytest.raises(ValueError, match="gpt2-medium"):
@@ -276,7 +276,7 @@ def test_from_pretrained_without_download_never_reaches_for_the_network(monkeypa
         raise AssertionError("the hub was contacted")
 
     monkeypatch.setattr(GPT2LMHeadModel, "from_pretrained", not_cached)
-    monkeypatch.setattr(gpt_module, "_hub_reachable", no_network)
+    monkeypatch.setattr(gpt_module, "hub_reachable", no_network)
     with pytest.raises(
         PretrainedUnavailableError, match=r"download=True\) fetches it \(about 0.5 GB"
     ):

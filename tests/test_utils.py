@@ -4,6 +4,7 @@ import json
 import os
 import random
 import re
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from lmcourse.utils import (
     count_params,
     environment_report,
     get_device,
+    hub_reachable,
     resolve_out_dir,
     resolve_preset,
     seed_everything,
@@ -189,3 +191,11 @@ def test_generator_from_seed_names_a_seed_torch_cannot_take():
         generator_from_seed(2**63)
     with pytest.raises(ValueError, match="is too large"):  # seed_everything: the same rule
         seed_everything(2**64)
+
+
+def test_hub_reachable_opens_a_connection_or_says_false():
+    with socket.create_server(("127.0.0.1", 0)) as server:  # a port that listens
+        port = server.getsockname()[1]
+        assert hub_reachable("127.0.0.1", port, timeout=2.0)
+    assert not hub_reachable("127.0.0.1", port, timeout=2.0)  # closed: refused
+    assert not hub_reachable("no-such-host.invalid", timeout=2.0)  # no such name
