@@ -16,6 +16,7 @@ import math
 import matplotlib.pyplot as plt
 
 from lmcourse.train import History
+from lmcourse.viz import _fit_after_first_interval
 
 __all__ = ["LiveLossPlot"]
 
@@ -24,19 +25,29 @@ class LiveLossPlot:
     """Call it with a ``History``; it redraws the losses in one output area of the notebook.
 
     Args:
-        in_bits: bits per token (nats / ln 2) instead of nats per token.
+        in_bits: bits (nats / ln 2) instead of nats.
+        per: what one token is, for the unit: ``"character"`` (bits per character, for a
+            character-level model) or ``"token"``.
         title: the plot's title.
         figsize: the figure's size in inches.
 
     The training batches' losses (``step_loss``, one batch each: noisy) are drawn faintly
-    behind the two estimates, which are averages over ``eval_batches`` batches.
+    behind the two estimates, which are averages over ``eval_batches`` batches. As in
+    ``viz.plot_history``, the y-axis leaves out the first evaluation interval.
     """
 
-    def __init__(self, in_bits: bool = True, title: str = "Training, live",
-                 figsize: tuple[float, float] = (7.0, 4.0)) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_bits: bool = True,
+        title: str = "Training, live",
+        figsize: tuple[float, float] = (7.0, 4.0),
+        per: str = "token",
+    ) -> None:
         if not isinstance(in_bits, bool):
             raise ValueError(f"in_bits must be True or False, got {in_bits!r}.")
-        self.in_bits, self.title, self.figsize = in_bits, title, figsize
+        if per not in ("token", "character"):
+            raise ValueError(f"per must be 'token' or 'character', got {per!r}.")
+        self.in_bits, self.title, self.figsize, self.per = in_bits, title, figsize, per
         self.handle = None  # IPython's DisplayHandle of the output area, after the first call
         self.draws = 0
 
@@ -52,15 +63,17 @@ class LiveLossPlot:
                 label="each training batch")  # fmt: skip
         estimates = {"train (estimate)": history.train_loss,
                      "validation (estimate)": history.val_loss}  # fmt: skip
+        curves = [(history, range(1, len(batches) + 1), batches)]  # (history, steps, values)
         for (name, values), colour in zip(estimates.items(), ("C0", "C1")):
-            ax.plot(history.steps, [v * scale for v in values], marker=".", color=colour,
-                    label=name)  # fmt: skip
+            curves.append((history, history.steps, [v * scale for v in values]))
+            ax.plot(*curves[-1][1:], marker=".", color=colour, label=name)
+        _fit_after_first_interval(ax, curves, f"{unit} per {self.per}")
         title = self.title
         if history.steps:
             title += f"; step {history.steps[-1]}: validation {history.val_loss[-1] * scale:.3f}"
         ax.set_title(f"{title} {unit}" if history.steps else title)
         ax.set_xlabel("training step")
-        ax.set_ylabel(f"loss ({unit} per token)")
+        ax.set_ylabel(f"loss ({unit} per {self.per})")
         ax.grid(alpha=0.3)
         ax.legend()
         return fig

@@ -1,5 +1,5 @@
-"""Plots of the course: loss curves, coloured-text activations, attention heatmaps,
-next-token distributions and embeddings in 2-D.
+"""Plots of the course: loss curves, coloured-text activations, attention heatmaps and
+next-token distributions (token embeddings in 2-D: ``lmcourse.embeddings``).
 
 Every single plot draws on a matplotlib ``Axes`` (a new figure unless ``ax=`` is given) and
 returns it, so a notebook can add to the plot or put several side by side; a grid of plots
@@ -20,16 +20,12 @@ from matplotlib.figure import Figure
 from lmcourse.train import History
 
 __all__ = [
-    "CHAR_KINDS",
     "LOSS_METRICS",
     "attention_grid",
     "attention_heatmap",
-    "char_kind",
     "colored_text",
     "next_token_bars",
-    "plot_embeddings",
     "plot_history",
-    "principal_components",
 ]
 
 #: The losses of a ``History`` that ``plot_history`` draws, with their names on the plot.
@@ -53,8 +49,14 @@ def plot_history(
     ax: Axes | None = None,
     metric: str = "val_loss",
     in_bits: bool = True,
+    per: str = "token",
+    colors: dict[str, str] | None = None,
 ) -> Axes:
     """Loss curves of one training run, or of several on one plot to compare them.
+
+    The y-axis is fitted to the losses after the first evaluation interval, where the runs
+    differ: the untrained loss at step 0 (about log V, far above the rest) would squeeze them
+    into a thin strip. Its line leaves the plot at the top, and a note gives its value.
 
     Args:
         histories: a ``History`` from ``lmcourse.train.train``, or a dict name -> ``History``
@@ -62,13 +64,19 @@ def plot_history(
         ax: the Axes to draw on (default: a new figure).
         metric: one of ``LOSS_METRICS``: ``"val_loss"`` and ``"train_loss"`` (the estimates
             at the evaluation steps) or ``"step_loss"`` (every training batch: noisy).
-        in_bits: bits per token (nats / ln 2) instead of nats per token.
+        in_bits: bits (nats / ln 2) instead of nats.
+        per: what one token is, for the unit: ``"character"`` for a character-level model
+            (bits per character, the course's unit), ``"token"`` otherwise.
+        colors: a colour for some or all runs, by name (default: matplotlib's cycle), so that
+            one run keeps its colour from plot to plot.
 
     Returns:
         the Axes, with a title, axis labels with units and a legend.
     """
     if metric not in LOSS_METRICS:
         raise ValueError(f"metric must be one of {list(LOSS_METRICS)}, got {metric!r}.")
+    if per not in ("token", "character"):
+        raise ValueError(f"per must be 'token' or 'character', got {per!r}.")
     name = LOSS_METRICS[metric]
     runs = {name: histories} if isinstance(histories, History) else dict(histories)
     if not runs:
@@ -76,18 +84,46 @@ def plot_history(
     for label, history in runs.items():
         if not isinstance(history, History):
             raise TypeError(f"histories[{label!r}] is a {type(history).__name__}, not a History.")
+    unknown = sorted(set(colors or {}) - set(runs))
+    if unknown:
+        raise ValueError(f"colors names runs that are not plotted: {unknown}; runs: {list(runs)}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    for label, history in runs.items():
-        steps, values = _curve(history, metric, in_bits)
-        ax.plot(steps, values, label=label, marker="." if metric != "step_loss" else None)
-    unit = "bits per token" if in_bits else "nats per token"
+    curves = {label: _curve(history, metric, in_bits) for label, history in runs.items()}
+    for label, (steps, values) in curves.items():
+        ax.plot(steps, values, label=label, marker="." if metric != "step_loss" else None,
+                color=(colors or {}).get(label))  # fmt: skip
+    unit = f"{'bits' if in_bits else 'nats'} per {per}"
+    _fit_after_first_interval(ax, [(runs[k], *curves[k]) for k in runs], unit)
     ax.set_title(name[0].upper() + name[1:] + (f" of {len(runs)} runs" if len(runs) > 1 else ""))
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{name} ({unit})")
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def _fit_after_first_interval(ax: Axes, curves: list, unit: str) -> None:
+    """Fit the y-axis to the values after each run's first evaluation interval, and note on
+    the plot the loss it leaves out at the first evaluation (the untrained model's, at step 0).
+    ``curves``: (history, steps, values) each."""
+    later, left_out, first_estimates = [], [], []
+    for history, steps, values in curves:
+        first = history.steps[1] if len(history.steps) > 1 else 0  # the second evaluation
+        later += [v for s, v in zip(steps, values) if s >= first]
+        left_out += [v for s, v in zip(steps, values) if s < first]
+        if history.steps and len(values) and steps[0] == history.steps[0]:
+            first_estimates.append(values[0])
+    if not later or not left_out or max(left_out) <= max(later):
+        return  # nothing is left out
+    low, high = min(later), max(later)
+    pad = 0.08 * (high - low) or 0.1
+    ax.set_ylim(low - pad, high + pad)
+    if first_estimates and max(first_estimates) > high + pad:
+        start = min(history.steps[0] for history, _, _ in curves if history.steps)
+        ax.annotate(f"↑ from {max(first_estimates):.2f} {unit} at step {start}",
+                    xy=(0.02, 0.97), xycoords="axes fraction", va="top", fontsize=9,
+                    color="0.35")  # fmt: skip
 
 
 def colored_text(text: str, values, vmin: float = -1.0, vmax: float = 1.0) -> str:
@@ -157,6 +193,23 @@ def _query_and_key_labels(tokens, T: int, S: int) -> tuple[list[str], list[str]]
     return keys[S - T :], keys
 
 
+#: The most tokens an axis labels one by one; a longer axis marks its line breaks instead.
+MAX_TOKEN_LABELS = 48
+
+
+def _ticks(labels: list[str]) -> tuple[list[int], list[str]]:
+    """Tick positions and labels for an axis of tokens: every token on a short axis; on a
+    longer one (more than ``MAX_TOKEN_LABELS``) the line breaks, "↵", which show where a
+    text's lines start, or, in a text without them, the positions 0, 10, 20, ..."""
+    if len(labels) <= MAX_TOKEN_LABELS:
+        return list(range(len(labels))), labels
+    breaks = [i for i, label in enumerate(labels) if label == "↵"]
+    if breaks:
+        return breaks, ["↵"] * len(breaks)
+    step = 10 * math.ceil(len(labels) / (10 * 12))  # about a dozen numbers
+    return list(range(0, len(labels), step)), [str(i) for i in range(0, len(labels), step)]
+
+
 def attention_heatmap(weights, tokens, ax: Axes | None = None, title: str | None = None) -> Axes:
     """Attention weights as a heatmap: row t is what query t looks at, on a scale 0 to 1.
 
@@ -169,7 +222,8 @@ def attention_heatmap(weights, tokens, ax: Axes | None = None, title: str | None
         title: the title (default: "Attention weights").
 
     Returns:
-        the Axes: keys' tokens along x, queries' tokens along y, a colorbar.
+        the Axes: keys' tokens along x, queries' tokens along y (on a long text, only the line
+        breaks "↵"), a colorbar.
 
     Example::
 
@@ -182,9 +236,8 @@ def attention_heatmap(weights, tokens, ax: Axes | None = None, title: str | None
         side = min(max(3.0, 0.25 * S + 2), 12.0)
         _, ax = plt.subplots(figsize=(side + 1, max(side * T / S, 2.0)))
     image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
-    kx, ky = math.ceil(S / 48), math.ceil(T / 48)  # at most 48 labels an axis: readable
-    ax.set_xticks(range(0, S, kx), labels=key_labels[::kx], fontsize=8 if S > 20 else 10)
-    ax.set_yticks(range(0, T, ky), labels=query_labels[::ky], fontsize=8 if T > 20 else 10)
+    ax.set_xticks(*_ticks(key_labels), fontsize=8 if S > 20 else 10)
+    ax.set_yticks(*_ticks(query_labels), fontsize=8 if T > 20 else 10)
     ax.set(xlabel="key (attended to)", ylabel="query (attending)")
     ax.set_title("Attention weights" if title is None else title)
     ax.figure.colorbar(image, ax=ax, label="attention weight", fraction=0.046, pad=0.04)
@@ -216,8 +269,9 @@ def attention_grid(attn, tokens, title: str | None = None, size: float = 2.0) ->
         size: the side of one heatmap, in inches.
 
     Returns:
-        the Figure: row ``l`` is layer l, column ``h`` is head h; token labels only on the
-        left column (queries) and the bottom row (keys).
+        the Figure: row ``l`` is layer l, column ``h`` is head h; token labels (as in
+        ``attention_heatmap``) only on the left column (queries) and the bottom row (keys), and
+        one colorbar for all.
     """
     layers = [_heads(layer, i) for i, layer in enumerate(attn)]
     if not layers:
@@ -227,13 +281,16 @@ def attention_grid(attn, tokens, title: str | None = None, size: float = 2.0) ->
         raise ValueError(f"every layer must have the same (H, T, S) shape, got {sorted(shapes)}.")
     L, (H, T, S) = len(layers), layers[0].shape
     query_labels, key_labels = _query_and_key_labels(tokens, T, S)
-    fig, axes = plt.subplots(L, H, figsize=(size * H + 1, size * L + 0.6), squeeze=False)
-    fontsize = min(max(50 * size / max(T, S), 4.0), 8.0)  # points: about one label per row
+    fig, axes = plt.subplots(L, H, figsize=(size * H + 1.6, size * L + 0.6), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    (xticks, xlabels), (yticks, ylabels) = _ticks(key_labels), _ticks(query_labels)
+    spacing = 72 * size / max(T, S)  # points between two neighbouring tokens
+    fontsize = min(max(0.9 * spacing, 5.0), 8.0) if max(T, S) <= MAX_TOKEN_LABELS else 8.0
     for row, h in np.ndindex(L, H):
         ax = axes[row, h]
-        ax.imshow(layers[row][h], cmap="Blues", vmin=0.0, vmax=1.0)
-        ax.set_xticks(range(S), labels=key_labels if row == L - 1 else [], fontsize=fontsize)
-        ax.set_yticks(range(T), labels=query_labels if h == 0 else [], fontsize=fontsize)
+        image = ax.imshow(layers[row][h], cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(xticks, labels=xlabels if row == L - 1 else [], fontsize=fontsize)
+        ax.set_yticks(yticks, labels=ylabels if h == 0 else [], fontsize=fontsize)
         ax.tick_params(length=0)
         if row == 0:
             ax.set_title(f"head {h}", fontsize=9)
@@ -241,9 +298,9 @@ def attention_grid(attn, tokens, title: str | None = None, size: float = 2.0) ->
             ax.set_ylabel(f"layer {row}\nquery", fontsize=9)
         if row == L - 1:
             ax.set_xlabel("key", fontsize=9)
+    fig.colorbar(image, ax=axes, label="attention weight", shrink=min(1.0, 0.5 + 0.15 * L))
     shape = f"{L} layer{'s' * (L > 1)} × {H} head{'s' * (H > 1)}"
-    fig.suptitle(title or f"Attention weights of {shape} (white 0, dark blue 1)")
-    fig.tight_layout()
+    fig.suptitle(title or f"Attention weights of {shape}")
     return fig
 
 
@@ -300,101 +357,4 @@ def next_token_bars(
     ax.set_xlabel("probability")
     ax.set_ylabel("next token")
     ax.set_title(f"The {k} most likely next tokens" if title is None else title)
-    return ax
-
-
-#: The colour of each kind of character in ``plot_embeddings``.
-CHAR_KINDS = {
-    "vowel": "tab:red",
-    "consonant": "tab:blue",
-    "digit": "tab:green",
-    "punctuation": "tab:orange",
-    "space or newline": "black",
-}
-
-
-def char_kind(char: str) -> str:
-    """Which of ``CHAR_KINDS`` a character is: ``char_kind("E") == "vowel"``."""
-    if char.lower() in "aeiou":
-        return "vowel"
-    if char.isalpha():
-        return "consonant"
-    if char.isdigit():
-        return "digit"
-    return "space or newline" if char.isspace() else "punctuation"
-
-
-def principal_components(vectors, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``vectors`` on their ``k`` directions of largest variance (PCA).
-
-    With the centred rows X = vectors - mean and its SVD X = U S Vᵀ, the directions are the
-    first k rows of Vᵀ, the projections X V_k = U_k S_k, and component i keeps the share
-    S_i² / Σ_j S_j² of the total variance. (The sign of each direction is arbitrary.)
-
-    Args:
-        vectors: an (N, C) tensor or array, e.g. ``model.transformer.wte.weight``.
-        k: how many components, at most min(N, C).
-
-    Returns:
-        the (N, k) projections and the (k,) shares of the variance.
-    """
-    X = _as_array(vectors)
-    if X.ndim != 2 or len(X) < 2:
-        raise ValueError(f"vectors must be an (N, C) matrix with N >= 2, got shape {X.shape}.")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(X.shape):
-        raise ValueError(f"k must be an integer from 1 to {min(X.shape)}, got {k!r}.")
-    if not np.isfinite(X).all():
-        raise ValueError("vectors must be finite numbers: they hold NaN or infinity.")
-    centred = X - X.mean(axis=0)
-    _, S, Vt = np.linalg.svd(centred, full_matrices=False)
-    if not (S**2).sum() > 0:
-        raise ValueError("the vectors are all equal: there is no direction of variance to show.")
-    return centred @ Vt[:k].T, S[:k] ** 2 / (S**2).sum()
-
-
-def plot_embeddings(
-    weight, tokens, ax: Axes | None = None, rows=None, title: str | None = None
-) -> Axes:
-    """Token embeddings in 2-D: each token at its first two principal components.
-
-    Characters are coloured by kind (``CHAR_KINDS``: vowels, consonants, digits, punctuation,
-    spaces); the axis labels give the share of the variance that each component keeps, so
-    that a reader knows how much of the picture is missing.
-
-    Args:
-        weight: the (V, C) embedding table, e.g. ``model.transformer.wte.weight``.
-        tokens: the V tokens' strings in id order, e.g. ``tokenizer.chars``.
-        ax: the Axes to draw on (default: a new figure).
-        rows: the ids to show (default: all V); PCA is computed on these rows only.
-        title: the title (default: "Token embeddings, first two principal components").
-
-    Returns:
-        the Axes.
-    """
-    table, tokens = _as_array(weight), list(tokens)
-    if table.ndim != 2 or len(tokens) != len(table):
-        raise ValueError(
-            f"weight must be a (V, C) table with one token string per row: got shape "
-            f"{table.shape} and {len(tokens)} tokens."
-        )
-    rows = list(range(len(table))) if rows is None else [int(i) for i in rows]
-    if any(not 0 <= i < len(table) for i in rows):
-        raise ValueError(f"rows must be token ids from 0 to {len(table) - 1}.")
-    points, share = principal_components(table[rows], k=2)  # (N, 2), (2,)
-    labels = [tokens[i] for i in rows]
-    kinds = [char_kind(token[:1] or " ") for token in labels]  # a longer token: its first char
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 7))
-    for kind, colour in CHAR_KINDS.items():
-        mine = [n for n, k in enumerate(kinds) if k == kind]
-        if mine:
-            ax.scatter(points[mine, 0], points[mine, 1], color=colour, label=kind, s=12)
-    for (x, y), token, kind in zip(points, labels, kinds):
-        ax.annotate(_token_label(token), (x, y), fontsize=10, xytext=(3, 3),
-                    textcoords="offset points", color=CHAR_KINDS[kind])  # fmt: skip
-    ax.set_xlabel(f"principal component 1 ({share[0]:.0%} of the variance)")
-    ax.set_ylabel(f"principal component 2 ({share[1]:.0%} of the variance)")
-    ax.set_title("Token embeddings, first two principal components" if title is None else title)
-    ax.legend(fontsize=9)
-    ax.grid(alpha=0.3)
     return ax

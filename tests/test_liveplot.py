@@ -62,6 +62,18 @@ def test_the_figure_draws_both_estimates_and_every_batch_in_bits():
         LiveLossPlot().figure({"val_loss": [1.0]})
 
 
+def test_the_figure_per_character_leaves_out_the_untrained_start():
+    history = History(steps=[0, 2, 4], train_loss=[4.0, 2.0, 1.8], val_loss=[4.2, 2.1, 1.9],
+                      step_loss=[4.1, 3.0, 2.2, 2.0])  # fmt: skip
+    ax = LiveLossPlot(in_bits=False, per="character").figure(history).axes[0]
+    assert ax.get_ylabel() == "loss (nats per character)"
+    low, high = ax.get_ylim()
+    assert low < 1.8 and 3.0 < high < 3.3  # fitted to estimates and batches from step 2 on
+    assert [t.get_text() for t in ax.texts] == ["↑ from 4.20 nats per character at step 0"]
+    with pytest.raises(ValueError, match="per must be 'token' or 'character'"):
+        LiveLossPlot(per="word")
+
+
 def test_it_draws_once_then_updates_the_same_output_area(monkeypatch):
     class Handle:
         def __init__(self):

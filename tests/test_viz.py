@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from lmcourse.embeddings import CHAR_KINDS, char_kind, plot_embeddings, principal_components
 from lmcourse.train import History
 from lmcourse.viz import (
     LOSS_METRICS,
     attention_grid,
     attention_heatmap,
-    char_kind,
     next_token_bars,
-    plot_embeddings,
     plot_history,
-    principal_components,
 )
 
 
@@ -59,6 +57,29 @@ def test_several_runs_on_one_plot_in_nats():
     assert list(ax.get_lines()[2].get_ydata()) == pytest.approx([3.2, 1.6, 1.2])
     assert ax.get_ylabel() == "training loss (nats per token)"
     assert "3 runs" in ax.get_title()
+
+
+def test_the_y_axis_leaves_out_the_untrained_start_and_says_how_high_it_was():
+    history = History(steps=[0, 100, 200, 300], train_loss=[4.2, 1.7, 1.6, 1.5],
+                      val_loss=[4.2, 1.8, 1.7, 1.65])  # fmt: skip
+    ax = plot_history(history, in_bits=False, per="character")
+    low, high = ax.get_ylim()
+    assert low < 1.65 and 1.8 < high < 2.0  # the curve after step 100 fills the plot
+    (note,) = ax.texts
+    assert note.get_text() == "↑ from 4.20 nats per character at step 0"
+    assert ax.get_ylabel() == "validation loss (nats per character)"
+    flat = History(steps=[0, 10], train_loss=[1.0, 2.0], val_loss=[1.0, 2.0])
+    assert not plot_history(flat).texts  # nothing left out: no note
+
+
+def test_colors_keep_a_run_in_its_colour():
+    runs = {"RNN": _history(1.0), "LSTM": _history(0.8)}
+    ax = plot_history(runs, colors={"LSTM": "tab:purple"})
+    assert ax.get_lines()[1].get_color() == "tab:purple"
+    with pytest.raises(ValueError, match=r"colors names runs that are not plotted: \['GRU'\]"):
+        plot_history(runs, colors={"GRU": "red"})
+    with pytest.raises(ValueError, match="per must be 'token' or 'character'"):
+        plot_history(runs, per="char")
 
 
 def test_step_loss_is_plotted_at_steps_1_to_n():
@@ -132,14 +153,20 @@ def test_attention_heatmap_shows_the_weights_with_token_labels():
     assert len(ax.figure.axes) == 2  # the heatmap and its colorbar
 
 
-def test_attention_heatmap_labels_every_kth_token_of_a_long_text():
-    # 128 labels on one axis run together: at most 48, every k-th token, k = ceil(T / 48) = 3
-    text = ("abcdefgh" * 16)[:128]
+def test_attention_heatmap_marks_the_line_breaks_of_a_long_text():
+    # 128 labels on one axis run together: a long axis marks its line breaks instead
+    text = ("To be,\nor not" * 10)[:128]
     weights = torch.tril(torch.ones(128, 128))
     ax = attention_heatmap(weights / weights.sum(-1, keepdim=True), text)
-    assert list(ax.get_xticks()) == list(range(0, 128, 3))
-    assert _labels(ax.get_yticklabels()) == list(text[::3])
+    breaks = [i for i, c in enumerate(text) if c == "\n"]
+    assert list(ax.get_xticks()) == breaks and list(ax.get_yticks()) == breaks
+    assert set(_labels(ax.get_yticklabels())) == {"↵"}
     plt.close(ax.figure)
+    # without line breaks: the positions, about a dozen numbers
+    ax = attention_heatmap(weights / weights.sum(-1, keepdim=True), "ab" * 64)
+    assert _labels(ax.get_xticklabels()) == [str(i) for i in range(0, 128, 20)]
+    short = attention_heatmap(torch.eye(48), "x" * 48)  # 48 tokens: each labelled
+    assert len(short.get_xticks()) == 48
 
 
 def test_attention_heatmap_with_a_cache_labels_the_last_queries():
@@ -165,8 +192,9 @@ def test_attention_grid_has_one_heatmap_per_layer_and_head():
     L, H, T = 2, 3, 4
     attn = [torch.rand(1, H, T, T, generator=torch.Generator().manual_seed(i)) for i in range(L)]
     fig = attention_grid(attn, "to b")
-    assert len(fig.axes) == L * H
-    axes = np.array(fig.axes).reshape(L, H)
+    assert len(fig.axes) == L * H + 1  # and one colorbar for all
+    assert fig.axes[-1].get_ylabel() == "attention weight"
+    axes = np.array(fig.axes[:-1]).reshape(L, H)
     np.testing.assert_allclose(axes[1, 2].images[0].get_array(), attn[1][0, 2].numpy())
     assert _labels(axes[1, 0].get_xticklabels()) == ["t", "o", "␣", "b"]  # outer axes only
     assert _labels(axes[1, 0].get_yticklabels()) == ["t", "o", "␣", "b"]
@@ -175,7 +203,7 @@ def test_attention_grid_has_one_heatmap_per_layer_and_head():
     assert axes[0, 2].get_title() == "head 2" and axes[1, 0].get_ylabel().startswith("layer 1")
     assert "2 layers × 3 heads" in fig._suptitle.get_text()
     three_d = attention_grid([a[0] for a in attn], list("abcd"), title="untrained")
-    assert len(three_d.axes) == L * H and three_d._suptitle.get_text() == "untrained"
+    assert len(three_d.axes) == L * H + 1 and three_d._suptitle.get_text() == "untrained"
 
 
 def test_attention_grid_errors():
@@ -262,6 +290,10 @@ def test_plot_embeddings_places_and_colours_every_token():
     assert f"({share[0]:.0%} of the variance)" in ax.get_xlabel()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["vowel", "consonant", "digit", "punctuation", "space or newline"]
+    markers = {marker for _, marker in CHAR_KINDS.values()}
+    assert len(markers) == len(CHAR_KINDS)  # each kind its own shape, not colour alone
+    comma = ax.texts[4]
+    assert comma.get_fontsize() > ax.texts[0].get_fontsize()  # punctuation in a larger type
     assert [char_kind(c) for c in "Ub9;\t"] == [
         "vowel", "consonant", "digit", "punctuation", "space or newline"
     ]  # fmt: skip
