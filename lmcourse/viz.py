@@ -47,7 +47,7 @@ def _curve(history: History, metric: str, in_bits: bool) -> tuple[list[int], lis
 def plot_history(
     histories: History | dict[str, History],
     ax: Axes | None = None,
-    metric: str = "val_loss",
+    metric: str | tuple[str, ...] = "val_loss",
     in_bits: bool = True,
     per: str = "token",
     colors: dict[str, str] | None = None,
@@ -63,7 +63,9 @@ def plot_history(
             (``{"RNN": h1, "GRU": h2, "LSTM": h3}``): one line per run, the names in the legend.
         ax: the Axes to draw on (default: a new figure).
         metric: one of ``LOSS_METRICS``: ``"val_loss"`` and ``"train_loss"`` (the estimates
-            at the evaluation steps) or ``"step_loss"`` (every training batch: noisy).
+            at the evaluation steps) or ``"step_loss"`` (every training batch: noisy); or a
+            tuple of them, ``("val_loss", "train_loss")``: each run's in one colour, solid,
+            dashed, dotted.
         in_bits: bits (nats / ln 2) instead of nats.
         per: what one token is, for the unit: ``"character"`` for a character-level model
             (bits per character, the course's unit), ``"token"`` otherwise.
@@ -73,11 +75,13 @@ def plot_history(
     Returns:
         the Axes, with a title, axis labels with units and a legend.
     """
-    if metric not in LOSS_METRICS:
-        raise ValueError(f"metric must be one of {list(LOSS_METRICS)}, got {metric!r}.")
+    metrics = (metric,) if isinstance(metric, str) else tuple(metric)
+    if not metrics or len(metrics) > 3 or any(m not in LOSS_METRICS for m in metrics):
+        raise ValueError(f"metric must be one of {list(LOSS_METRICS)} or a tuple of up to 3 of "
+                         f"them, got {metric!r}.")  # fmt: skip
     if per not in ("token", "character"):
         raise ValueError(f"per must be 'token' or 'character', got {per!r}.")
-    name = LOSS_METRICS[metric]
+    name = " and ".join(LOSS_METRICS[m] for m in metrics)
     runs = {name: histories} if isinstance(histories, History) else dict(histories)
     if not runs:
         raise ValueError("histories is empty: pass a History or a dict of them.")
@@ -89,15 +93,20 @@ def plot_history(
         raise ValueError(f"colors names runs that are not plotted: {unknown}; runs: {list(runs)}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    curves = {label: _curve(history, metric, in_bits) for label, history in runs.items()}
-    for label, (steps, values) in curves.items():
-        ax.plot(steps, values, label=label, marker="." if metric != "step_loss" else None,
-                color=(colors or {}).get(label))  # fmt: skip
+    curves = []  # (history, steps, values) of every line
+    for label, history in runs.items():
+        colour = (colors or {}).get(label)  # None: the next of the cycle, then kept
+        for metric, style in zip(metrics, ("-", "--", ":")):
+            curves.append((history, *_curve(history, metric, in_bits)))
+            shown = label if len(metrics) == 1 else f"{label}: {LOSS_METRICS[metric]}"
+            (line,) = ax.plot(*curves[-1][1:], style, label=shown, color=colour,
+                              marker="." if metric != "step_loss" else None)  # fmt: skip
+            colour = line.get_color()
     unit = f"{'bits' if in_bits else 'nats'} per {per}"
-    _fit_after_first_interval(ax, [(runs[k], *curves[k]) for k in runs], unit)
+    _fit_after_first_interval(ax, curves, unit)
     ax.set_title(name[0].upper() + name[1:] + (f" of {len(runs)} runs" if len(runs) > 1 else ""))
     ax.set_xlabel("training step")
-    ax.set_ylabel(f"{name} ({unit})")
+    ax.set_ylabel(f"{name if len(metrics) == 1 else 'loss'} ({unit})")
     ax.grid(alpha=0.3)
     ax.legend()
     return ax

@@ -71,6 +71,23 @@ def test_the_y_axis_leaves_out_the_untrained_start_and_says_how_high_it_was():
     assert not plot_history(flat).texts  # nothing left out: no note
 
 
+def test_several_metrics_draw_each_run_in_one_colour_solid_then_dashed():
+    runs = {"small": _history(1.0), "large": _history(0.8)}
+    ax = plot_history(runs, metric=("val_loss", "train_loss"), colors={"large": "tab:purple"})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["small: validation loss", "small: training loss",
+                      "large: validation loss", "large: training loss"]  # fmt: skip
+    lines = ax.get_lines()
+    assert [line.get_linestyle() for line in lines] == ["-", "--", "-", "--"]
+    assert lines[0].get_color() == lines[1].get_color() != lines[2].get_color()
+    assert lines[2].get_color() == lines[3].get_color() == "tab:purple"
+    assert list(lines[3].get_ydata()) == pytest.approx([v * 0.8 / math.log(2) for v in (4, 2, 1.5)])
+    assert ax.get_ylabel() == "loss (bits per token)"
+    assert ax.get_title() == "Validation loss and training loss of 2 runs"
+    with pytest.raises(ValueError, match="a tuple of up to 3"):
+        plot_history(runs, metric=("val_loss", "test_loss"))
+
+
 def test_colors_keep_a_run_in_its_colour():
     runs = {"RNN": _history(1.0), "LSTM": _history(0.8)}
     ax = plot_history(runs, colors={"LSTM": "tab:purple"})
@@ -100,7 +117,8 @@ def test_draws_on_the_given_axes():
             _history(),
             "grad_norm",
             ValueError,
-            r"metric must be one of \['val_loss', 'train_loss', 'step_loss'\], got 'grad_norm'",
+            r"metric must be one of \['val_loss', 'train_loss', 'step_loss'\] or a tuple of up "
+            r"to 3 of them, got 'grad_norm'",
         ),
         ({}, "val_loss", ValueError, "histories is empty: pass a History or a dict of them"),
         ({"a": [1.0, 2.0]}, "val_loss", TypeError, r"histories\['a'\] is a list, not a History"),
