@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 
-from lmcourse.viz import _as_array, _token_label
+from lmcourse.viz import _as_array, token_label
 
 __all__ = ["CHAR_KINDS", "char_kind", "plot_embeddings", "principal_components"]
 
@@ -110,7 +110,7 @@ def plot_embeddings(
     outline = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # legible over points
     for (x, y), token, kind in zip(points, labels, kinds):
         bigger = kind == "punctuation" and len(token) == 1  # "," and "'" are tiny glyphs
-        ax.annotate(_token_label(token), (x, y), fontsize=14 if bigger else 10,
+        ax.annotate(token_label(token), (x, y), fontsize=14 if bigger else 10,
                     fontweight="bold" if bigger else "normal", xytext=(3, 3),
                     textcoords="offset points", color=CHAR_KINDS[kind][0],
                     path_effects=outline)  # fmt: skip

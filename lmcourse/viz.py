@@ -26,6 +26,7 @@ __all__ = [
     "colored_text",
     "next_token_bars",
     "plot_history",
+    "token_label",
 ]
 
 #: The losses of a ``History`` that ``plot_history`` draws, with their names on the plot.
@@ -130,8 +131,9 @@ def _fit_after_first_interval(ax: Axes, curves: list, unit: str) -> None:
     ax.set_ylim(low - pad, high + pad)
     if first_estimates and max(first_estimates) > high + pad:
         start = min(history.steps[0] for history, _, _ in curves if history.steps)
-        ax.annotate(f"↑ from {max(first_estimates):.2f} {unit} at step {start}",
-                    xy=(0.02, 0.97), xycoords="axes fraction", va="top", fontsize=9,
+        # bottom left: a loss curve is high at the left, so nothing is drawn there
+        ax.annotate(f"step {start}: {max(first_estimates):.2f} {unit}, above the plot",
+                    xy=(0.02, 0.03), xycoords="axes fraction", va="bottom", fontsize=9,
                     color="0.35")  # fmt: skip
 
 
@@ -168,8 +170,12 @@ def colored_text(text: str, values, vmin: float = -1.0, vmax: float = 1.0) -> st
 # --------------------------------------------------------------------------- attention
 
 
-def _token_label(token: str) -> str:
-    """A token as an axis label: a line break as "↵", a space as "␣"."""
+def token_label(token: str) -> str:
+    """A token as a label on a plot: a line break as "↵", a space as "␣", so none is invisible.
+
+    >>> [token_label(c) for c in "a \n"]
+    ['a', '␣', '↵']
+    """
     return str(token).replace("\n", "↵").replace(" ", "␣")
 
 
@@ -193,7 +199,7 @@ def _weights_matrix(weights, what: str = "weights") -> np.ndarray:
 
 def _query_and_key_labels(tokens, T: int, S: int) -> tuple[list[str], list[str]]:
     """Labels of the S keys and of the T queries, which are the last T of the S tokens."""
-    keys = [_token_label(token) for token in tokens]
+    keys = [token_label(token) for token in tokens]
     if len(keys) != S:
         raise ValueError(
             f"got {len(keys)} tokens for a weight matrix of shape ({T}, {S}): pass one token per "
@@ -356,7 +362,7 @@ def next_token_bars(
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.3 * k + 1.2))
     ax.barh(range(k), p[order], color="tab:blue")
-    ax.set_yticks(range(k), labels=[_token_label(labels[i]) for i in order])
+    ax.set_yticks(range(k), labels=[token_label(labels[i]) for i in order])
     ax.invert_yaxis()  # bar 0, the most likely, on top
     for y, value in enumerate(p[order]):
         inside = value > 0.85  # near 1 the number goes inside the bar, to stay in the plot

@@ -69,7 +69,7 @@ def test_the_figure_per_character_leaves_out_the_untrained_start():
     assert ax.get_ylabel() == "loss (nats per character)"
     low, high = ax.get_ylim()
     assert low < 1.8 and 3.0 < high < 3.3  # fitted to estimates and batches from step 2 on
-    assert [t.get_text() for t in ax.texts] == ["↑ from 4.20 nats per character at step 0"]
+    assert [t.get_text() for t in ax.texts] == ["step 0: 4.20 nats per character, above the plot"]
     with pytest.raises(ValueError, match="per must be 'token' or 'character'"):
         LiveLossPlot(per="word")
 

@@ -65,7 +65,7 @@ def test_the_y_axis_leaves_out_the_untrained_start_and_says_how_high_it_was():
     low, high = ax.get_ylim()
     assert low < 1.65 and 1.8 < high < 2.0  # the curve after step 100 fills the plot
     (note,) = ax.texts
-    assert note.get_text() == "↑ from 4.20 nats per character at step 0"
+    assert note.get_text() == "step 0: 4.20 nats per character, above the plot"
     assert ax.get_ylabel() == "validation loss (nats per character)"
     flat = History(steps=[0, 10], train_loss=[1.0, 2.0], val_loss=[1.0, 2.0])
     assert not plot_history(flat).texts  # nothing left out: no note
