@@ -131,10 +131,35 @@ def _fit_after_first_interval(ax: Axes, curves: list, unit: str) -> None:
     ax.set_ylim(low - pad, high + pad)
     if first_estimates and max(first_estimates) > high + pad:
         start = min(history.steps[0] for history, _, _ in curves if history.steps)
-        # bottom left: a loss curve is high at the left, so nothing is drawn there
-        ax.annotate(f"step {start}: {max(first_estimates):.2f} {unit}, above the plot",
-                    xy=(0.02, 0.03), xycoords="axes fraction", va="bottom", fontsize=9,
+        note = f"step {start}: {max(first_estimates):.2f} {unit}, above the plot"
+        (x, ha), (y, va) = _empty_corner(ax, [c[1:] for c in curves], len(note))
+        ax.annotate(note, xy=(x, y), xycoords="axes fraction", ha=ha, va=va, fontsize=9,
                     color="0.35")  # fmt: skip
+
+
+def _empty_corner(ax: Axes, lines: list, chars: int):
+    """The corner of ``ax`` where a note of ``chars`` characters (9 points) covers the fewest
+    points of ``lines`` ((steps, values) each): bottom left first. ((x, ha), (y, va)) returned."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    box = ax.get_position().transformed(ax.figure.transFigure)  # the axes, in pixels
+    width = chars * 0.55 * 9 / 72 * ax.figure.dpi / box.width  # the note's size, as fractions
+    height = 1.6 * 9 / 72 * ax.figure.dpi / box.height
+    x, y = [], []
+    for steps, values in (line for line in lines if len(line[0]) > 1):
+        dense = np.linspace(steps[0], steps[-1], 400)  # along the line: a crossing counts too
+        x += list((dense - x0) / (x1 - x0))
+        y += list((np.interp(dense, steps, values) - y0) / (y1 - y0))
+    x, y = np.array(x), np.array(y)
+
+    def covered(corner) -> int:
+        (cx, ha), (cy, va) = corner
+        left, bottom = cx - width * (ha == "right"), cy - height * (va == "top")
+        inside = (x >= left) & (x <= left + width) & (y >= bottom) & (y <= bottom + height)
+        return int(inside.sum())
+
+    corners = [((0.02, "left"), (0.03, "bottom")), ((0.98, "right"), (0.97, "top")),
+               ((0.98, "right"), (0.03, "bottom")), ((0.02, "left"), (0.97, "top"))]  # fmt: skip
+    return min(corners, key=covered)  # the first of the emptiest
 
 
 def colored_text(text: str, values, vmin: float = -1.0, vmax: float = 1.0) -> str:
@@ -173,7 +198,7 @@ def colored_text(text: str, values, vmin: float = -1.0, vmax: float = 1.0) -> st
 def token_label(token: str) -> str:
     """A token as a label on a plot: a line break as "↵", a space as "␣", so none is invisible.
 
-    >>> [token_label(c) for c in "a \n"]
+    >>> [token_label(c) for c in "a \\n"]
     ['a', '␣', '↵']
     """
     return str(token).replace("\n", "↵").replace(" ", "␣")

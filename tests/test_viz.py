@@ -88,6 +88,18 @@ def test_several_metrics_draw_each_run_in_one_colour_solid_then_dashed():
         plot_history(runs, metric=("val_loss", "test_loss"))
 
 
+def test_the_note_goes_where_no_curve_is():
+    def run(values):
+        return History(steps=list(range(0, 700, 100)), train_loss=values, val_loss=values)
+
+    ax = plot_history({"a": run([4.4, 2.4, 2.3, 2.1, 2.0, 1.9, 1.9]),
+                       "b": run([4.4, 2.3, 2.0, 0.2, 0.1, 0.1, 0.1])})  # fmt: skip
+    (note,) = ax.texts  # b runs along the bottom: the note is not at the bottom left
+    assert (note.get_ha(), note.get_va()) == ("right", "top")
+    ax = plot_history(run([4.4, 2.4, 2.3, 2.1, 2.0, 1.9, 1.9]))
+    assert (ax.texts[0].get_ha(), ax.texts[0].get_va()) == ("left", "bottom")  # the usual place
+
+
 def test_colors_keep_a_run_in_its_colour():
     runs = {"RNN": _history(1.0), "LSTM": _history(0.8)}
     ax = plot_history(runs, colors={"LSTM": "tab:purple"})
