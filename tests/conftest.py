@@ -40,3 +40,13 @@ def _solution_hidden(name, wrong_answers) -> None:
 def solution_hidden():
     """``solution_hidden(name, wrong_answers)``: the feedback never shows the solution's code."""
     return _solution_hidden
+
+
+@pytest.fixture
+def agg_backend():
+    """matplotlib draws in memory (no display in tests); every figure is closed afterwards."""
+    import matplotlib.pyplot as plt
+
+    plt.switch_backend("Agg")
+    yield
+    plt.close("all")

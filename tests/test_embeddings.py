@@ -1,19 +1,13 @@
 """Tests of lmcourse.embeddings: principal components equal the covariance's eigenvectors, and
 the plot places, colours and shapes every token."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
 from lmcourse.embeddings import CHAR_KINDS, char_kind, plot_embeddings, principal_components
 
-
-@pytest.fixture(autouse=True)
-def _agg_backend():
-    plt.switch_backend("Agg")  # draw in memory: no display in tests
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("agg_backend")  # tests/conftest.py: no display
 
 
 def test_principal_components_equal_the_covariances_eigenvectors():

@@ -19,11 +19,7 @@ CONFIG = TrainConfig(max_steps=7, batch_size=4, block_size=8, learning_rate=0.05
                      eval_interval=3, eval_batches=2, device="cpu")  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _agg_backend():
-    plt.switch_backend("Agg")
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("agg_backend")  # tests/conftest.py: no display
 
 
 def test_train_calls_on_evaluate_after_every_estimate():

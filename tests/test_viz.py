@@ -30,11 +30,7 @@ def _history(scale=1.0):
     )
 
 
-@pytest.fixture(autouse=True)
-def _agg_backend():
-    plt.switch_backend("Agg")  # draw in memory: no display in tests
-    yield
-    plt.close("all")
+pytestmark = pytest.mark.usefixtures("agg_backend")  # tests/conftest.py: no display
 
 
 def test_one_history_in_bits_per_token():
