@@ -97,11 +97,11 @@ def plot_history(
     curves = []  # (history, steps, values) of every line
     for label, history in runs.items():
         colour = (colors or {}).get(label)  # None: the next of the cycle, then kept
-        for metric, style in zip(metrics, ("-", "--", ":")):
-            curves.append((history, *_curve(history, metric, in_bits)))
-            shown = label if len(metrics) == 1 else f"{label}: {LOSS_METRICS[metric]}"
+        for key, style in zip(metrics, ("-", "--", ":")):  # one metric after the other
+            curves.append((history, *_curve(history, key, in_bits)))
+            shown = label if len(metrics) == 1 else f"{label}: {LOSS_METRICS[key]}"
             (line,) = ax.plot(*curves[-1][1:], style, label=shown, color=colour,
-                              marker="." if metric != "step_loss" else None)  # fmt: skip
+                              marker="." if key != "step_loss" else None)  # fmt: skip
             colour = line.get_color()
     unit = f"{'bits' if in_bits else 'nats'} per {per}"
     _fit_after_first_interval(ax, curves, unit)
