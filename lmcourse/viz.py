@@ -55,9 +55,9 @@ def plot_history(
 ) -> Axes:
     """Loss curves of one training run, or of several on one plot to compare them.
 
-    The y-axis is fitted to the losses after the first evaluation interval, where the runs
-    differ: the untrained loss at step 0 (about log V, far above the rest) would squeeze them
-    into a thin strip. Its line leaves the plot at the top, and a note gives its value.
+    The y-axis is fitted to this call's losses after the first evaluation interval: the
+    untrained loss at step 0 (about log V) would squeeze them into a strip; a note gives it.
+    To show several metrics on one plot, pass them together (``metric=(...)``), in one call.
 
     Args:
         histories: a ``History`` from ``lmcourse.train.train``, or a dict name -> ``History``
