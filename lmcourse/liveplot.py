@@ -16,7 +16,7 @@ import math
 import matplotlib.pyplot as plt
 
 from lmcourse.train import History
-from lmcourse.viz import _fit_after_first_interval
+from lmcourse.viz import fit_after_first_interval
 
 __all__ = ["LiveLossPlot"]
 
@@ -67,7 +67,7 @@ class LiveLossPlot:
         for (name, values), colour in zip(estimates.items(), ("C0", "C1")):
             curves.append((history, history.steps, [v * scale for v in values]))
             ax.plot(*curves[-1][1:], marker=".", color=colour, label=name)
-        _fit_after_first_interval(ax, curves, f"{unit} per {self.per}")
+        fit_after_first_interval(ax, curves, f"{unit} per {self.per}")
         title = self.title
         if history.steps:
             title += f"; step {history.steps[-1]}: validation {history.val_loss[-1] * scale:.3f}"

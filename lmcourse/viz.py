@@ -104,7 +104,7 @@ def plot_history(
                               marker="." if key != "step_loss" else None)  # fmt: skip
             colour = line.get_color()
     unit = f"{'bits' if in_bits else 'nats'} per {per}"
-    _fit_after_first_interval(ax, curves, unit)
+    fit_after_first_interval(ax, curves, unit)
     ax.set_title(name[0].upper() + name[1:] + (f" of {len(runs)} runs" if len(runs) > 1 else ""))
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{name if len(metrics) == 1 else 'loss'} ({unit})")
@@ -113,10 +113,10 @@ def plot_history(
     return ax
 
 
-def _fit_after_first_interval(ax: Axes, curves: list, unit: str) -> None:
+def fit_after_first_interval(ax: Axes, curves: list, unit: str) -> None:
     """Fit the y-axis to the values after each run's first evaluation interval, and note on
     the plot the loss it leaves out at the first evaluation (the untrained model's, at step 0).
-    ``curves``: (history, steps, values) each."""
+    ``curves``: (history, steps, values) each. ``plot_history`` and ``LiveLossPlot`` use it."""
     later, left_out, first_estimates = [], [], []
     for history, steps, values in curves:
         first = history.steps[1] if len(history.steps) > 1 else 0  # the second evaluation
