@@ -23,6 +23,9 @@ def _check_sample_args(args: argparse.Namespace) -> None:
         _fail("sample", f"--max-new-tokens must be >= 0, got {args.max_new_tokens}.")
     if not 0 <= args.temperature < math.inf:
         _fail("sample", f"--temperature must be a number >= 0 (0: greedy), got {args.temperature}.")
+    _check_utf8(args.prompt)  # (first: its byte offsets are those of the prompt as typed)
+    # as in corpus files (lmcourse.data.load_text): Windows' and old Macs' line ends are "\n"
+    args.prompt = args.prompt.replace("\r\n", "\n").replace("\r", "\n")
     if not args.prompt:
         _fail("sample", "--prompt is empty: give at least one character (default: a newline).")
     if args.top_k is not None and args.top_k < 1:
@@ -35,6 +38,21 @@ def _check_sample_args(args: argparse.Namespace) -> None:
         generator_from_seed(args.seed)
     except ValueError as error:
         _fail("sample", f"--seed: {error}")
+
+
+def _check_utf8(prompt: str) -> None:
+    """Refuse a prompt with a lone surrogate: a byte that was not UTF-8 on the command line.
+
+    Python keeps such a byte as a code point U+DC80 to U+DCFF (``'\\udcff'`` for 0xFF), which
+    no tokenizer can encode: a BPE one would fail deep inside, a character one show the code.
+    """
+    bad = next((i for i, c in enumerate(prompt) if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        code, offset = ord(prompt[bad]), len(prompt[:bad].encode("utf-8"))  # (no surrogate before)
+        what = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"U+{code:04X}"
+        _fail("sample", f"the prompt is not valid UTF-8 ({what} at byte offset {offset}); give "
+                        "it as UTF-8 text (a terminal set to UTF-8, or a file's text converted, "
+                        "e.g. `iconv -f latin1 -t utf-8`).")  # fmt: skip
 
 
 def _load_for_sampling(source: str, device: str | None):
@@ -112,7 +130,8 @@ def add_sample(commands) -> None:
     add = sample.add_argument
     add("--checkpoint", required=True, help="a ckpt.pt of lmcourse train (or its folder), "
         "or a shipped model: shakespeare-char")  # fmt: skip
-    add("--prompt", default="\n", help="the text to continue (default: a newline)")
+    add("--prompt", default="\n", help="the text to continue (default: a newline); Windows "
+        "line ends (\\r\\n) and lone \\r become \\n, as in corpus files")  # fmt: skip
     add("--max-new-tokens", type=int, default=500, help="characters to add (default: 500)")
     add("--temperature", type=float, default=1.0, help=">= 0; 0 is greedy (default: 1)")
     add("--top-k", type=int, metavar="K", help="sample among the K likeliest characters only")

@@ -172,7 +172,14 @@ def _shakespeare() -> str:
 # --------------------------------------------------------------------------- loading
 
 
+# UTF-32's marks first: UTF-32-LE's begins with UTF-16-LE's.
+_BOMS = [(b"\xff\xfe\0\0", "UTF-32"), (b"\0\0\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+         (b"\xfe\xff", "UTF-16")]  # fmt: skip
+
+
 def _read_user_file(path: Path) -> str:
+    if path == Path(""):  # Path("") is Path("."): no one means the current folder as a corpus
+        raise ValueError("The corpus path is empty (or '.'): give the path of one text file.")
     if not path.exists():
         where = "" if path.is_absolute() else f" (looked for {path.resolve()})"
         raise FileNotFoundError(f"No such file: '{path}'{where}.")
@@ -181,6 +188,13 @@ def _read_user_file(path: Path) -> str:
     data = path.read_bytes()
     if not data.strip():
         raise ValueError(f"'{path}' is empty: there is no text to learn from.")
+    bom = next((name for mark, name in _BOMS if data.startswith(mark)), None)
+    if bom:  # before the NUL test: UTF-16 text is full of NUL bytes, yet it is text
+        raise ValueError(
+            f"'{path}' is {bom} text (it starts with a {bom} byte-order mark; Notepad's "
+            f'"Unicode" is UTF-16), not UTF-8. Convert the file, e.g. '
+            f"`iconv -f {bom} -t UTF-8 in.txt > out.txt`."
+        )
     if b"\0" in data:
         at = data.index(b"\0")
         raise ValueError(f"'{path}' looks like a binary file (a NUL byte at byte offset {at}).")
@@ -194,7 +208,8 @@ def _read_user_file(path: Path) -> str:
             f"{err.start} (line {line}, column {column}) cannot be decoded. Convert the file, "
             f"e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`."
         ) from None
-    return text.replace("\r\n", "\n")  # Windows line ends would add '\r' to every vocabulary
+    # Windows (\r\n) and old Mac (\r) line ends would add '\r' to every vocabulary
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def corpus_label(source: str | os.PathLike) -> str:
@@ -218,6 +233,9 @@ def load_text(source: str | os.PathLike = "shakespeare") -> str:
             file), or the path of a UTF-8 text file. A name wins over a file of the same name;
             pass a ``Path`` to force a file.
 
+    A file's line ends become ``\\n``: Windows' ``\\r\\n`` and old Macs' lone ``\\r`` alike, so
+    that ``\\r`` never becomes a character of the vocabulary.
+
     The cleaned Shakespeare text is cached on disk (see ``cache_dir``) and in memory, so only
     the first call in a fresh environment pays for the cleaning.
     """
@@ -225,6 +243,9 @@ def load_text(source: str | os.PathLike = "shakespeare") -> str:
         return _read_user_file(Path(source).expanduser())
     if not isinstance(source, str):
         raise TypeError(f"source must be a corpus name or a path, not {type(source).__name__}.")
+    if not source.strip():  # (as a path, "" would be the current folder)
+        raise ValueError(f"The corpus name is empty ({source!r}): give a corpus name "
+                         f"({', '.join(CORPORA)}) or the path of a text file.")  # fmt: skip
     if source == "shakespeare":
         return _shakespeare()
     if source == "tiny-shakespeare":

@@ -15,12 +15,13 @@ A preset is a model size and a ``TrainConfig``, a named constant: the notebook, 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from lmcourse.bpe import BPETokenizer, train_bpe
+from lmcourse.bpe import BPETokenizer, split_text, train_bpe
 from lmcourse.data import load_text, train_val_split
 from lmcourse.gpt import GPT, GPTConfig
 from lmcourse.tokenizers import CharTokenizer
@@ -31,6 +32,10 @@ __all__ = ["PRESETS", "Preset", "train_gpt"]
 
 _MODEL_FIELDS = {"n_layer", "n_head", "n_embd", "dropout", "bias", "gelu"}  # a Preset's sizes
 _TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+#: A BPE chunk longer than this many characters gets a warning that training will be slow
+#: (tiny-shakespeare's longest chunk is 27 characters).
+SLOW_BPE_CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,15 @@ def _tokenize(text: str, corpus: str, T: int, bpe_vocab_size: int | None):
         train_data, val_data = train_val_split(torch.tensor(tokenizer.encode(text)))
         return tokenizer, train_data, val_data  # (the 10% hold T + 1 and the 90% more)
     train_text, val_text = train_val_split(text)
+    longest = max(map(len, split_text(train_text)), default=0)
+    if longest > SLOW_BPE_CHUNK:  # a text with few places to cut: DNA, base64, a minified file
+        warnings.warn(
+            f"the longest chunk of {corpus!r} (the text between the spaces, line breaks and "
+            f"punctuation where BPE cuts it) is {longest:,} characters: BPE training may take "
+            "minutes, as each merge re-reads that chunk. A text with spaces or line breaks "
+            "trains in seconds.",
+            stacklevel=3,  # at the line that called train_gpt
+        )
     tokenizer = train_bpe(train_text, bpe_vocab_size)
     train_data, val_data = (torch.tensor(tokenizer.encode(part)) for part in (train_text, val_text))
     for split, part in (("training", train_data), ("validation", val_data)):

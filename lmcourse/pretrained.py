@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -67,12 +68,20 @@ def load_pretrained(name: str = "shakespeare-char", device: str | None = None) -
         device: where to put the model (default: the CPU).
     """
     if name not in available():
-        hint = " For a checkpoint file, use load_model(path)." if isinstance(name, Path) else ""
+        hint = " For a checkpoint file, use load_model(path)." if _is_path(name) else ""
         raise ValueError(f"No shipped model {name!r}; available: {available()}.{hint}")
     entry = load_checkpoint(MODELS_DIR / f"{name}.pt")
     info = json.loads((MODELS_DIR / f"{name}.json").read_text(encoding="utf-8"))
     model = model_from_checkpoint(entry).to(_device(device)).eval()
     return Pretrained(model, tokenizer_from_checkpoint(entry), info)
+
+
+def _is_path(name) -> bool:
+    """Whether ``name`` is, or looks like, the path of a file rather than a shipped name."""
+    if not isinstance(name, str):
+        return isinstance(name, Path)
+    exists = name != "" and Path(name).exists()  # (Path("") is the current folder: it exists)
+    return "/" in name or os.sep in name or name.endswith(".pt") or exists
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -206,7 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="the name to ship it under, e.g. shakespeare-char")
     parser.add_argument("--command", required=True, help="the command that trained it")
     args = parser.parse_args(argv)
-    print(json.dumps(export_pretrained(args.checkpoint, args.name, args.command), indent=2))
+    try:
+        info = export_pretrained(args.checkpoint, args.name, args.command)
+    except (OSError, ValueError) as error:  # a missing or damaged checkpoint: CheckpointError
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(info, indent=2))
     return 0
 
 

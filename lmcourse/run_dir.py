@@ -116,8 +116,9 @@ def check_out_dir(out_dir: str | Path | None, resume: bool) -> None:
     out_dir, ckpt = Path(out_dir), Path(out_dir) / "ckpt.pt"
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"out_dir {str(out_dir)!r} is a file, not a folder.")
-    if ckpt.exists() and not ckpt.is_file():
-        raise FileExistsError(f"{ckpt} is not a file: the checkpoint could not be written there.")
+    for path, what in ((ckpt, "the checkpoint"), (out_dir / "metrics.jsonl", "the metrics")):
+        if path.exists() and not path.is_file():  # a folder: found now, not at the first step
+            raise FileExistsError(f"{path} is not a file: {what} could not be written there.")
     if ckpt.exists() and not resume:
         raise FileExistsError(
             f"{ckpt} already holds a run: continue it with resume=True (lmcourse train "

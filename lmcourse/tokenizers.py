@@ -111,11 +111,11 @@ def _to_id_list(ids: Iterable[int], vocab_size: int) -> list[int]:
     return out
 
 
-def _check_text(text: str) -> None:
-    """``encode`` takes a ``str``; bytes (a file opened in binary mode) must be decoded first."""
+def _check_text(text: str, what: str = "encode") -> None:
+    """``what`` takes a ``str``; bytes (a file opened in binary mode) must be decoded first."""
     if not isinstance(text, str):
         hint = ": decode them first, e.g. data.decode('utf-8')" if isinstance(text, bytes) else ""
-        raise TypeError(f"encode takes a str, got {type(text).__name__}{hint}.")
+        raise TypeError(f"{what} takes a str, got {type(text).__name__}{hint}.")
 
 
 def _check_dict(data: dict, kind: str, keys: Sequence[str], source: str) -> dict:
@@ -142,11 +142,16 @@ class JsonFile:
 
     @classmethod
     def load(cls, path: str | os.PathLike):
-        """Read a file written by ``save``; a malformed file raises ``ValueError`` naming it."""
+        """Read a file written by ``save``; a missing file, a folder, a malformed file is named."""
+        if Path(path).is_dir():  # (checked first: on Windows, reading a folder is "denied")
+            raise IsADirectoryError(f"'{path}' is a folder; pass the path of a tokenizer file.")
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"'{path}' is not a tokenizer file: not valid JSON ({err}).") from err
+        except FileNotFoundError:  # where it looked, not errno's "[Errno 2] No such file"
+            raise FileNotFoundError(f"No such tokenizer file: '{path}' (looked for "
+                                    f"{Path(path).resolve()}).") from None  # fmt: skip
         return cls.from_dict(data, f"'{path}'")
 
 
@@ -208,6 +213,7 @@ class CharTokenizer(JsonFile):
         """
         if unk is not None and (not isinstance(unk, str) or len(unk) != 1):
             raise ValueError(f"unk must be a single character, got {unk!r}.")
+        _check_text(text, "from_text")  # (set(None) would say "'NoneType' is not iterable")
         chars = sorted(set(text))
         if unk is not None and unk not in chars:
             chars.append(unk)
@@ -290,13 +296,8 @@ class WordTokenizer(JsonFile):
     'the <unk>, the cat'
     """
 
-    def __init__(
-        self,
-        words: Sequence[str],
-        unk: str = "<unk>",
-        lowercase: bool = False,
-        counts: Counter[str] | None = None,
-    ) -> None:
+    def __init__(self, words: Sequence[str], unk: str = "<unk>", lowercase: bool = False,
+                 counts: Counter[str] | None = None) -> None:  # fmt: skip
         words = list(words)
         _check_vocab(words, "word")
         if words[0] != unk:
@@ -322,9 +323,8 @@ class WordTokenizer(JsonFile):
         return WORD_PATTERN.findall(text)
 
     @classmethod
-    def from_text(
-        cls, text: str, lowercase: bool = False, min_count: int = 1, unk: str = "<unk>"
-    ) -> WordTokenizer:
+    def from_text(cls, text: str, lowercase: bool = False, min_count: int = 1,
+                  unk: str = "<unk>") -> WordTokenizer:  # fmt: skip
         """Vocabulary = ``unk``, then every word seen ``min_count`` times or more.
 
         Words are sorted by count, most frequent first; ties alphabetically (by code point),
@@ -334,6 +334,7 @@ class WordTokenizer(JsonFile):
             raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}.")
         if not isinstance(unk, str) or not unk:
             raise ValueError(f"unk must be a non-empty string, got {unk!r}.")
+        _check_text(text, "from_text")
         counts = Counter(cls.split(text, lowercase))
         kept = [w for w, n in counts.items() if n >= min_count and w != unk]
         kept.sort(key=lambda w: (-counts[w], w))

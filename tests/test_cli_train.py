@@ -386,6 +386,35 @@ def test_sample_a_bpe_checkpoint_streams_whole_characters(tmp_path, capsys):
     assert text_of([0xC3]) + text_of([], final=True) == "�"  # half a character at the end
 
 
+def test_a_prompt_that_is_not_utf8_is_one_line_for_any_model(tmp_path, trained, capsys):
+    from lmcourse.bpe import train_bpe
+
+    bpe = train_bpe("To be, or not to be. " * 20, 260)
+    model = GPT(GPTConfig(bpe.vocab_size, 16, n_layer=1, n_head=1, n_embd=8))
+    save_checkpoint(tmp_path / "bpe.pt", model, tokenizer=bpe)
+    # Python reads a command-line byte that is not UTF-8 as a lone surrogate: 0xff as '\udcff'
+    message = "lmcourse sample: error: the prompt is not valid UTF-8 (byte 0x{:02x} at byte offset"
+    for checkpoint in (tmp_path / "bpe.pt", trained[0] / "ckpt.pt", "shakespeare-char"):
+        for prompt, byte, offset in (("\udcff", 0xFF, 0), ("né\udce9e", 0xE9, 3)):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["sample", "--checkpoint", str(checkpoint), "--prompt", prompt])
+            assert exit_info.value.code == 2
+            err = capsys.readouterr().err
+            assert err.startswith(message.format(byte) + f" {offset}); give it as UTF-8 text")
+            assert len(err.splitlines()) == 1 and "surrogate" not in err and "udc" not in err
+    # and from a shell, as bytes: no traceback from deep inside the BPE tokenizer
+    argv = [sys.executable, "-m", "lmcourse", "sample", "--checkpoint", tmp_path / "bpe.pt"]
+    done = subprocess.run([*argv, "--prompt", b"\xff"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.startswith(message.format(0xFF) + " 0);")
+
+
+def test_a_prompt_with_windows_or_old_mac_line_ends_samples_as_with_newlines(capsys):
+    argv = ["--max-new-tokens", "20", "--seed", "1"]
+    text = sample(capsys, "shakespeare-char", "--prompt", "ROMEO:\nI\n", *argv)
+    for prompt in ("ROMEO:\r\nI\r\n", "ROMEO:\rI\r"):  # no '\r' outside the vocabulary
+        assert sample(capsys, "shakespeare-char", "--prompt", prompt, *argv) == text
+
+
 def test_a_top_p_too_small_for_float32_keeps_the_likeliest_token(capsys):
     # 1e-46 is a valid p (in (0, 1]) that float32 rounds to 0: it means "the likeliest token"
     from lmcourse.sampling import top_p_filter

@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,6 +152,12 @@ def test_user_file_windows_line_ends_and_bom(tmp_path):
     assert load_text(path) == "one\ntwo\n"
 
 
+def test_user_file_old_mac_line_ends_become_newlines(tmp_path):
+    path = tmp_path / "mac.txt"
+    path.write_bytes(b"one\rtwo\r\nthree\r\rfour\r")  # lone \r, \r\n, and \r\r: two lines
+    assert load_text(path) == "one\ntwo\nthree\n\nfour\n"
+
+
 def test_missing_file_names_the_path(tmp_path, monkeypatch):
     missing = tmp_path / "nope.txt"
     with pytest.raises(FileNotFoundError, match="nope.txt"):
@@ -183,6 +190,28 @@ def test_binary_file(tmp_path):
     path.write_bytes(b"PK\x03\x04\x00\x00")
     with pytest.raises(ValueError, match="binary"):
         load_text(path)
+
+
+@pytest.mark.parametrize(
+    "encoding, name",
+    [("utf-16-le", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32-le", "UTF-32"),
+     ("utf-32-be", "UTF-32")],  # (UTF-32-LE's mark begins with UTF-16-LE's)
+)  # fmt: skip
+def test_utf16_and_utf32_files_are_named_with_how_to_convert_them(tmp_path, encoding, name):
+    path = tmp_path / "notepad.txt"
+    path.write_bytes("\ufeffHello, world\r\n".encode(encoding))  # Notepad's "Unicode": a BOM
+    message = f"notepad.txt' is {name} text (it starts with a {name} byte-order mark"
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        load_text(path)
+    assert f"`iconv -f {name} -t UTF-8 in.txt > out.txt`" in str(info.value)
+    assert "binary" not in str(info.value)
+
+
+@pytest.mark.parametrize("source", ["", "  ", Path(""), Path(".")])
+def test_an_empty_corpus_name_or_path_says_so_not_that_dot_is_a_folder(source):
+    with pytest.raises(ValueError, match="^The corpus (name|path) is empty") as info:
+        load_text(source)
+    assert "is a folder" not in str(info.value)
 
 
 def test_folder_is_not_a_file(tmp_path):

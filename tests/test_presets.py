@@ -1,6 +1,7 @@
 """Tests of lmcourse.presets that need no training (training runs: test_checkpoint, test_cli*)."""
 
 import re
+import warnings
 
 import pytest
 
@@ -32,3 +33,29 @@ def test_with_changes_names_an_unknown_setting_and_checks_the_values():
         train_gpt("ci", steps=5)  # train_gpt's overrides are with_changes'
     with pytest.raises(ValueError, match=r"max_steps must be an integer >= 1, got 0"):
         PRESETS["cpu"].with_changes(max_steps=0)  # TrainConfig checks its own fields
+
+
+def test_bpe_on_a_text_with_few_places_to_cut_warns_that_it_may_take_minutes(tmp_path, monkeypatch):
+    from lmcourse import presets
+    from lmcourse.bpe import split_text
+    from lmcourse.data import load_text
+
+    # the real threshold, 10,000 characters, is never reached by Shakespeare's text
+    assert max(map(len, split_text(load_text("tiny-shakespeare")))) < presets.SLOW_BPE_CHUNK
+    monkeypatch.setattr(presets, "SLOW_BPE_CHUNK", 500)  # so that a small text reaches it
+    dna, spaced = tmp_path / "dna.txt", tmp_path / "spaced.txt"
+    dna.write_text("ACGT" * 250)  # one chunk: training takes the first 900 characters
+    spaced.write_text("ACGT " * 200)
+    settings = dict(bpe_vocab_size=257, max_steps=5, progress=False, device="cpu")
+    with pytest.warns(UserWarning) as caught:
+        train_gpt("ci", corpus=str(dna), **settings)
+    [warning] = caught
+    assert warning.filename == __file__  # the line that called train_gpt, not a line inside it
+    assert str(warning.message) == (
+        f"the longest chunk of {str(dna)!r} (the text between the spaces, line breaks and "
+        "punctuation where BPE cuts it) is 900 characters: BPE training may take minutes, as "
+        "each merge re-reads that chunk. A text with spaces or line breaks trains in seconds."
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a text with spaces: no warning at all
+        train_gpt("ci", corpus=str(spaced), **settings)

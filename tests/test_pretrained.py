@@ -65,6 +65,29 @@ def test_an_unknown_name_lists_the_shipped_ones():
         load_pretrained(Path("runs/ckpt.pt"))
 
 
+@pytest.mark.parametrize("name", ["some/dir/ckpt.pt", "runs/cpu", "ckpt.pt", "here"])
+def test_a_str_that_looks_like_a_path_gets_the_load_model_hint(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "here").mkdir()  # a name with no separator or .pt that is on disk: a run folder
+    hint = "For a checkpoint file, use load_model(path)."
+    with pytest.raises(ValueError, match=re.escape(f"No shipped model {name!r}")) as info:
+        load_pretrained(name)
+    assert str(info.value).endswith(hint)
+    with pytest.raises(ValueError) as info:
+        load_pretrained("gpt-5")  # a name, not a path: no hint
+    assert hint not in str(info.value)
+
+
+def test_the_export_tool_names_a_missing_checkpoint_in_one_line(tmp_path, capsys):
+    from lmcourse.pretrained import main
+
+    missing = tmp_path / "nope.pt"
+    assert main([str(missing), "x", "--command", "y"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not (MODELS_DIR / "x.json").exists()
+    assert captured.err == f"python -m lmcourse.pretrained: error: No checkpoint at '{missing}'.\n"
+
+
 # ------------------------------------------------- load_model: a shipped name or your checkpoint
 
 

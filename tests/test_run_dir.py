@@ -123,3 +123,23 @@ def test_keep_aside_renames_a_file_after_its_time_and_never_over_another(tmp_pat
     assert names == [f"metrics-{stamp}.jsonl", f"metrics-{stamp}-2.jsonl"]
     assert [(tmp_path / n).read_text() for n in names] == ["first", "second"]
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "what"), [("ckpt.pt", "checkpoint"), ("metrics.jsonl", "metrics")]
+)
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_run_file_that_is_a_folder_is_one_line_before_training(tmp_path, capsys, name, what,
+                                                                   resume):  # fmt: skip
+    (tmp_path / "run" / name).mkdir(parents=True)
+    argv = ["train", "--preset", "ci", "--max-steps", "2", "--out-dir", str(tmp_path / "run"),
+            "--no-progress", "--device", "cpu"] + ["--resume"] * resume  # fmt: skip
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err  # not "[Errno 21] Is a directory: ..."
+    path = tmp_path / "run" / name
+    message = f"{path} is not a file: the {what} could not be written there."
+    assert err.splitlines()[-1] == f"lmcourse train: error: {message}"  # (resume: a note first)
+    assert "Errno" not in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "ckpt.pt").is_file()  # refused before any step

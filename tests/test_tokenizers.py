@@ -215,6 +215,27 @@ def test_word_load_bad_files(tmp_path, content, expected):
     assert expected in str(excinfo.value)
 
 
+@pytest.mark.parametrize("cls", [CharTokenizer, WordTokenizer])
+def test_load_names_a_missing_file_or_a_folder_in_words(cls, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    where = tmp_path / "sub" / "tok.json"
+    message = f"No such tokenizer file: 'sub/tok.json' (looked for {where})."
+    with pytest.raises(FileNotFoundError) as excinfo:
+        cls.load("sub/tok.json")
+    assert str(excinfo.value) == message  # not "[Errno 2] No such file or directory: ..."
+    with pytest.raises(IsADirectoryError) as excinfo:
+        cls.load(tmp_path)
+    assert str(excinfo.value) == f"'{tmp_path}' is a folder; pass the path of a tokenizer file."
+
+
+@pytest.mark.parametrize("cls", [CharTokenizer, WordTokenizer])
+def test_from_text_names_a_text_that_is_not_a_str(cls):
+    with pytest.raises(TypeError, match=re.escape("from_text takes a str, got NoneType.")):
+        cls.from_text(None)
+    with pytest.raises(TypeError, match=re.escape("from_text takes a str, got bytes: decode")):
+        cls.from_text(b"hello")  # bytes iterate as ints (104, 101, ...), not characters
+
+
 # --------------------------------------------------------------------------- WordTokenizer
 
 
