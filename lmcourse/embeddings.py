@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib import patheffects
 from matplotlib.axes import Axes
 
-from lmcourse.viz import _as_array, token_label
+from lmcourse.viz import as_array, token_label
 
 __all__ = ["CHAR_KINDS", "char_kind", "plot_embeddings", "principal_components"]
 
@@ -54,7 +54,7 @@ def principal_components(vectors, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         the (N, k) projections and the (k,) shares of the variance.
     """
-    X = _as_array(vectors)
+    X = as_array(vectors)
     if X.ndim != 2 or len(X) < 2:
         raise ValueError(f"vectors must be an (N, C) matrix with N >= 2, got shape {X.shape}.")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= min(X.shape):
@@ -88,7 +88,7 @@ def plot_embeddings(
     Returns:
         the Axes.
     """
-    table, tokens = _as_array(weight), list(tokens)
+    table, tokens = as_array(weight), list(tokens)
     if table.ndim != 2 or len(tokens) != len(table):
         raise ValueError(
             f"weight must be a (V, C) table with one token string per row: got shape "

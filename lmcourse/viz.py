@@ -204,7 +204,7 @@ def token_label(token: str) -> str:
     return str(token).replace("\n", "↵").replace(" ", "␣")
 
 
-def _as_array(values) -> np.ndarray:
+def as_array(values) -> np.ndarray:
     """Floats from a tensor (on any device, with or without grad), an array or nested lists."""
     if hasattr(values, "detach"):
         values = values.detach().float().cpu().numpy()
@@ -213,7 +213,7 @@ def _as_array(values) -> np.ndarray:
 
 def _weights_matrix(weights, what: str = "weights") -> np.ndarray:
     """A (T, S) array of floats, or a ValueError that says how to pick one head."""
-    matrix = _as_array(weights)
+    matrix = as_array(weights)
     if matrix.ndim != 2:
         raise ValueError(
             f"{what} must be one (T, S) matrix, got shape {matrix.shape}; pick one head, "
@@ -286,7 +286,7 @@ def attention_heatmap(weights, tokens, ax: Axes | None = None, title: str | None
 
 def _heads(layer, index: int) -> np.ndarray:
     """One layer's weights as an (H, T, S) array, from (H, T, S) or (1, H, T, S)."""
-    heads = _as_array(layer)
+    heads = as_array(layer)
     if heads.ndim == 4 and heads.shape[0] == 1:
         heads = heads[0]
     if heads.ndim != 3:
@@ -368,7 +368,7 @@ def next_token_bars(
 
         next_token_bars(torch.tensor([0.1, 0.6, 0.3]), "abc")
     """
-    p = _as_array(probs)
+    p = as_array(probs)
     if p.ndim != 1:
         raise ValueError(
             f"probs must be one (V,) vector of probabilities, got shape {p.shape}; pick one "

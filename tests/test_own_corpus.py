@@ -13,6 +13,11 @@ import papermill
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# every notebook with a `corpus` parameter; 11 needs a smaller vocabulary (a test of its own)
+CORPUS_NOTEBOOKS = [path.stem for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+                    if "corpus" in papermill.inspect_notebook(path)]  # fmt: skip
+SAMPLING = {"02_ngram_counting", "03_neural_bigram_mlp", "04_rnn", "07_gpt", "08_train_gpt",
+            "13_overfitting_and_regularisation"}  # they print text their models wrote  # fmt: skip
 WORDS = ("собака время солнце кот лес небо река город мир дом ветер море ночь день звезда луна "
          "птица дорога λόγος θάλασσα ἥλιος").split()  # fmt: skip
 
@@ -49,18 +54,20 @@ def stream_text(nb: nbformat.NotebookNode) -> str:
                    for output in cell.outputs if output.output_type == "stream")  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["01_text_as_data", "02_ngram_counting", "03_neural_bigram_mlp", "04_rnn", "05_lstm_gru",
-     "07_gpt", "08_train_gpt", "12_scale_and_compute", "13_overfitting_and_regularisation"],
-)  # fmt: skip
+def test_the_corpus_notebooks_are_found():
+    assert "08_train_gpt" in CORPUS_NOTEBOOKS and len(CORPUS_NOTEBOOKS) >= 10
+    assert SAMPLING < set(CORPUS_NOTEBOOKS)
+
+
+@pytest.mark.parametrize("name", [name for name in CORPUS_NOTEBOOKS if name != "11_tokenization"])
 def test_a_corpus_notebook_runs_to_the_end_on_a_learners_own_text(name, own_text, tmp_path):
     nb = execute(name, tmp_path / f"{name}.ipynb", corpus=str(own_text))
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert all(cell.execution_count for cell in code), "a cell did not run"
     assert not [o for cell in code for o in cell.outputs if o.output_type == "error"]
-    # the samples are of the learner's text: Cyrillic, never a Shakespeare prompt
-    assert "FALSTAFF" not in stream_text(nb) and "ROMEO" not in stream_text(nb)
+    if name in SAMPLING:  # what its models wrote is in the learner's script, not Shakespeare's
+        written = stream_text(nb)
+        assert sum("а" <= c <= "я" for c in written) > 100 and "FALSTAFF" not in written
 
 
 def test_tokenization_names_its_knob_when_the_text_is_too_short_then_runs(own_text, tmp_path):
